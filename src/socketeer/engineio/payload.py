@@ -1,0 +1,49 @@
+"""Engine.IO v4 long-polling payloads: packets joined by the record separator (0x1e).
+
+Decoding is bounded: the size is checked before anything else, splitting is linear, and a
+payload either decodes whole or raises; it never returns half of what was sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..exceptions import PayloadError, PayloadTooLarge
+from .packets import Packet, binary_to_polling, decode_text
+
+__all__ = ["SEPARATOR", "decode_payload", "encode_payload"]
+
+SEPARATOR = "\x1e"
+
+
+def encode_payload(packets: Iterable[str | bytes]) -> str:
+    """Join packets already in WebSocket form (see ``encode_ws``) into one payload.
+
+    Binary messages become ``b<base64>``. The send queues keep packets in WebSocket form so
+    the same queue serves both transports; only polling pays for base64.
+    """
+    return SEPARATOR.join(binary_to_polling(p) if isinstance(p, bytes) else p for p in packets)
+
+
+def decode_payload(body: bytes | str, max_payload: int | None = None) -> list[Packet]:
+    """Decode a POSTed payload. Raises ``PayloadTooLarge`` or ``PayloadError``."""
+    if max_payload is not None and len(body) > max_payload:
+        raise PayloadTooLarge(f"payload of {len(body)} bytes is over the limit of {max_payload}")
+    if isinstance(body, bytes | bytearray | memoryview):
+        try:
+            text = bytes(body).decode("utf-8")
+        except UnicodeDecodeError:
+            raise PayloadError("payload is not valid UTF-8") from None
+    else:
+        text = body
+    if not text:
+        raise PayloadError("empty payload")
+    packets = []
+    for record in text.split(SEPARATOR):
+        try:
+            packets.append(decode_text(record))
+        except PayloadError:
+            raise
+        except Exception as exc:  # EngineIOPacketError: reported as a payload fault
+            raise PayloadError(f"bad packet in payload: {exc}") from None
+    return packets

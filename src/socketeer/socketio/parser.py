@@ -1,0 +1,268 @@
+"""The default Socket.IO parser: JSON text with binary placeholders.
+
+Wire form of one packet (the text part)::
+
+    <type>[<attachments>-][<namespace>,][<ack id>][<JSON payload>]
+
+followed, for BINARY_EVENT and BINARY_ACK, by one binary message per attachment, which the
+JSON names with ``{"_placeholder":true,"num":N}``. Validation follows the reference parser
+(socket.io-parser 4.2): every rule there fixes a published vulnerability somewhere, so each is
+kept, and each failure raises a ``SocketIOPacketError`` subclass with a message saying what
+was wrong. Walks over data are depth-bounded: hostile nesting raises ``TooDeeplyNested``,
+never ``RecursionError``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import _json
+from ..exceptions import SocketIOPacketError, TooDeeplyNested, TooManyAttachments
+from ..limits import DEFAULT_LIMITS, Limits
+from .packets import RESERVED_EVENTS, Packet, PacketType
+
+__all__ = ["Decoder", "decode_text", "encode", "encode_event", "has_binary"]
+
+_BINARY = (bytes, bytearray, memoryview)
+_TYPE_CHARS = "0123456789"
+
+
+# -- encoding -------------------------------------------------------------------------------
+
+
+def has_binary(value: Any, max_depth: int = 64) -> bool:
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, _BINARY):
+            return True
+        if depth >= max_depth:
+            if isinstance(item, list | tuple | dict):
+                raise ValueError(f"data nested deeper than {max_depth} levels")
+            continue
+        if isinstance(item, list | tuple):
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+    return False
+
+
+def _deconstruct(value: Any, attachments: list[bytes], depth: int, max_depth: int) -> Any:
+    if isinstance(value, _BINARY):
+        attachments.append(bytes(value))
+        return {"_placeholder": True, "num": len(attachments) - 1}
+    if depth >= max_depth and isinstance(value, list | tuple | dict):
+        raise ValueError(f"data nested deeper than {max_depth} levels")
+    if isinstance(value, list | tuple):
+        return [_deconstruct(v, attachments, depth + 1, max_depth) for v in value]
+    if isinstance(value, dict):
+        return {k: _deconstruct(v, attachments, depth + 1, max_depth) for k, v in value.items()}
+    return value
+
+
+def _head(ptype: int, namespace: str, ack_id: int | None, attachments: int = -1) -> str:
+    head = _TYPE_CHARS[ptype]
+    if attachments >= 0:
+        head += f"{attachments}-"
+    if namespace != "/":
+        head += namespace + ","
+    if ack_id is not None:
+        head += str(ack_id)
+    return head
+
+
+def encode(packet: Packet, max_depth: int = DEFAULT_LIMITS.max_depth) -> list[str | bytes]:
+    """Encode a packet: the text part, then its attachments (if any) in order.
+
+    EVENT and ACK become BINARY_EVENT and BINARY_ACK when ``data`` holds bytes anywhere.
+    """
+    ptype = packet.type
+    data = packet.data
+    if data is None:
+        return [_head(ptype, packet.namespace, packet.id)]
+    if ptype in (PacketType.EVENT, PacketType.ACK, PacketType.BINARY_EVENT, PacketType.BINARY_ACK):
+        try:
+            payload = _json.dumps(data)
+        except TypeError:
+            if not has_binary(data, max_depth):
+                raise
+            attachments: list[bytes] = []
+            stripped = _deconstruct(data, attachments, 0, max_depth)
+            binary_type = PacketType.BINARY_EVENT if packet.is_event else PacketType.BINARY_ACK
+            head = _head(binary_type, packet.namespace, packet.id, len(attachments))
+            return [head + _json.dumps(stripped), *attachments]
+        plain_type = PacketType.EVENT if packet.is_event else PacketType.ACK
+        return [_head(plain_type, packet.namespace, packet.id) + payload]
+    return [_head(ptype, packet.namespace, packet.id) + _json.dumps(data)]
+
+
+def encode_event(namespace: str, args: list[Any], ack_id: int | None = None) -> list[str | bytes]:
+    """The hot path of ``emit``: an EVENT (or BINARY_EVENT) whose payload is ``args``."""
+    try:
+        payload = _json.dumps(args)
+    except TypeError:
+        return encode(Packet(PacketType.EVENT, namespace, args, ack_id))
+    if namespace == "/" and ack_id is None:
+        return ["2" + payload]
+    return [_head(2, namespace, ack_id) + payload]
+
+
+# -- decoding -------------------------------------------------------------------------------
+
+
+def _payload_valid(ptype: PacketType, payload: Any) -> bool:
+    if ptype is PacketType.CONNECT:
+        return isinstance(payload, dict)
+    if ptype is PacketType.DISCONNECT:
+        return False  # a DISCONNECT carries no payload
+    if ptype is PacketType.CONNECT_ERROR:
+        return isinstance(payload, str | dict)
+    if ptype is PacketType.EVENT or ptype is PacketType.BINARY_EVENT:
+        if not isinstance(payload, list) or not payload:
+            return False
+        name = payload[0]
+        if isinstance(name, str):
+            return name not in RESERVED_EVENTS
+        return isinstance(name, int | float) and not isinstance(name, bool)
+    return isinstance(payload, list)  # ACK, BINARY_ACK
+
+
+class _Header:
+    """A decoded text part: the packet minus the attachments it is still waiting for."""
+
+    __slots__ = ("ack_id", "attachments", "namespace", "payload", "type")
+
+    def __init__(self, ptype: PacketType, namespace: str, ack_id: int | None, attachments: int, payload: Any):
+        self.type = ptype
+        self.namespace = namespace
+        self.ack_id = ack_id
+        self.attachments = attachments
+        self.payload = payload
+
+
+def _parse_text(text: str, limits: Limits) -> _Header:
+    if not text:
+        raise SocketIOPacketError("empty Socket.IO packet")
+    first = text[0]
+    if first not in "0123456":
+        raise SocketIOPacketError(f"unknown Socket.IO packet type {first!r}")
+    ptype = PacketType(ord(first) - 48)
+    i = 1
+    n = len(text)
+    attachments = 0
+    if ptype is PacketType.BINARY_EVENT or ptype is PacketType.BINARY_ACK:
+        dash = text.find("-", 1)
+        count = text[1:dash] if dash > 0 else ""
+        if not count.isdigit() or not count.isascii():
+            raise SocketIOPacketError("illegal attachments: expected <count>- after the packet type")
+        attachments = int(count) if len(count) < 10 else 10**10
+        if limits.max_attachments is not None and attachments > limits.max_attachments:
+            raise TooManyAttachments(
+                f"{count} attachments announced, over the limit of {limits.max_attachments}"
+            )
+        i = dash + 1
+    namespace = "/"
+    if i < n and text[i] == "/":
+        comma = text.find(",", i)
+        end = n if comma < 0 else comma
+        namespace = text[i:end]
+        i = end + 1 if comma >= 0 else n
+    ack_id: int | None = None
+    start = i
+    while i < n and "0" <= text[i] <= "9":
+        i += 1
+        if i - start > limits.max_ack_id_digits:
+            raise SocketIOPacketError(f"ack id longer than {limits.max_ack_id_digits} digits")
+    if i > start:
+        ack_id = int(text[start:i])
+    payload: Any = None
+    if i < n:
+        try:
+            payload = _json.loads(text[i:])
+        except ValueError as exc:
+            raise SocketIOPacketError(f"invalid JSON payload: {exc}") from None
+        if not _payload_valid(ptype, payload):
+            raise SocketIOPacketError(f"invalid payload for a {ptype.name} packet")
+    elif ptype in (PacketType.EVENT, PacketType.BINARY_EVENT, PacketType.ACK, PacketType.BINARY_ACK):
+        raise SocketIOPacketError(f"a {ptype.name} packet needs a payload")
+    elif ptype is PacketType.CONNECT_ERROR:
+        raise SocketIOPacketError("a CONNECT_ERROR packet needs a payload")
+    if ack_id is not None and ptype in (PacketType.CONNECT, PacketType.DISCONNECT, PacketType.CONNECT_ERROR):
+        raise SocketIOPacketError(f"a {ptype.name} packet cannot carry an ack id")
+    return _Header(ptype, namespace, ack_id, attachments, payload)
+
+
+def _reconstruct(value: Any, buffers: list[bytes], depth: int, max_depth: int) -> Any:
+    if depth > max_depth:
+        raise TooDeeplyNested(f"data nested deeper than {max_depth} levels")
+    if isinstance(value, list):
+        return [_reconstruct(v, buffers, depth + 1, max_depth) for v in value]
+    if isinstance(value, dict):
+        if value.get("_placeholder") is True:
+            num = value.get("num")
+            if type(num) is not int or not 0 <= num < len(buffers):
+                raise SocketIOPacketError(f"illegal attachment placeholder num={num!r}")
+            return buffers[num]
+        return {k: _reconstruct(v, buffers, depth + 1, max_depth) for k, v in value.items()}
+    return value
+
+
+def decode_text(text: str, limits: Limits = DEFAULT_LIMITS) -> Packet:
+    """Decode a packet that has no attachments (raises if it announces some)."""
+    header = _parse_text(text, limits)
+    if header.type is PacketType.BINARY_EVENT or header.type is PacketType.BINARY_ACK:
+        if header.attachments:
+            raise SocketIOPacketError("packet announces attachments; use a Decoder")
+        payload = _reconstruct(header.payload, [], 0, limits.max_depth)
+        return Packet(header.type, header.namespace, payload, header.ack_id)
+    return Packet(header.type, header.namespace, header.payload, header.ack_id)
+
+
+class Decoder:
+    """Reassembles packets from one connection: a text part, then its attachments.
+
+    ``feed_text`` and ``feed_binary`` return the packet once it is whole, else ``None``.
+    Errors leave the decoder reset, so a caller that only logs can go on.
+    """
+
+    __slots__ = ("_buffers", "_header", "limits")
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+        self._header: _Header | None = None
+        self._buffers: list[bytes] = []
+
+    @property
+    def pending(self) -> bool:
+        """True while attachments are awaited."""
+        return self._header is not None
+
+    def reset(self) -> None:
+        """Drop a half-received packet (on disconnect)."""
+        self._header = None
+        self._buffers = []
+
+    def feed_text(self, text: str) -> Packet | None:
+        if self._header is not None:
+            self.reset()
+            raise SocketIOPacketError("got a text packet while waiting for binary attachments")
+        header = _parse_text(text, self.limits)
+        if header.attachments == 0:
+            payload = header.payload
+            if header.type is PacketType.BINARY_EVENT or header.type is PacketType.BINARY_ACK:
+                payload = _reconstruct(payload, [], 0, self.limits.max_depth)
+            return Packet(header.type, header.namespace, payload, header.ack_id)
+        self._header = header
+        return None
+
+    def feed_binary(self, data: bytes) -> Packet | None:
+        header = self._header
+        if header is None:
+            raise SocketIOPacketError("got binary data with no packet waiting for attachments")
+        self._buffers.append(data)
+        if len(self._buffers) < header.attachments:
+            return None
+        buffers = self._buffers
+        self.reset()
+        payload = _reconstruct(header.payload, buffers, 0, self.limits.max_depth)
+        return Packet(header.type, header.namespace, payload, header.ack_id)
