@@ -15,7 +15,7 @@ import pytest_asyncio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from jsclient import JSDriver, RefServer, node_modules_ready  # noqa: E402
+from jsclient import JSDriver, RefServer, node_modules_ready
 
 
 def _require_node() -> None:

@@ -16,6 +16,10 @@ Both are usable outside pytest (benchmarks); ``conftest.py`` wraps them in
 fixtures.
 """
 
+# Per-call deadlines are part of this API: a test states how long one step
+# may take, which reads better than wrapping every call in asyncio.timeout().
+# ruff: noqa: ASYNC109
+
 from __future__ import annotations
 
 import asyncio
@@ -82,13 +86,15 @@ class JSDriver:
     ``events[id]`` keeps every event line received for a socket, in order.
     ``wait_event`` hands each matching event out once, oldest first, so an
     event that arrived before the wait started is not missed and a later wait
-    for the same type gets the next one.
+    for the same type gets the next one. Reusing an id for a new client keeps
+    the old history in ``events[id]`` but never hands it out again.
     """
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self._proc = proc
         self._next_req = 0
         self._pending: dict[int, asyncio.Future[dict]] = {}
+        self._pending_cmds: dict[int, dict] = {}
         self.events: dict[str, list[dict]] = collections.defaultdict(list)
         self._consumed: dict[str, set[int]] = collections.defaultdict(set)
         self._changed = asyncio.Condition()
@@ -98,7 +104,7 @@ class JSDriver:
         self._err_reader = asyncio.create_task(self._read_stderr())
 
     @classmethod
-    async def start(cls, node: str = "node") -> "JSDriver":
+    async def start(cls, node: str = "node") -> JSDriver:
         proc = await asyncio.create_subprocess_exec(
             node,
             "driver.js",
@@ -126,6 +132,7 @@ class JSDriver:
         req = self._next_req
         fut: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
         self._pending[req] = fut
+        self._pending_cmds[req] = cmd
         line = json.dumps({**to_js(cmd), "req": req}) + "\n"
         try:
             self._proc.stdin.write(line.encode())
@@ -133,14 +140,13 @@ class JSDriver:
             return await asyncio.wait_for(fut, timeout)
         except (BrokenPipeError, ConnectionResetError) as exc:
             raise self._died(f"driver stdin closed: {exc}") from exc
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TimeoutError(f"no reply to {cmd!r} within {timeout}s") from None
         finally:
             self._pending.pop(req, None)
+            self._pending_cmds.pop(req, None)
 
-    async def wait_event(
-        self, id: str, type: str, event: str | None = None, timeout: float = 5.0
-    ) -> dict:
+    async def wait_event(self, id: str, type: str, event: str | None = None, timeout: float = 5.0) -> dict:
         """Return the oldest not-yet-returned event of ``type`` for ``id``.
 
         ``event`` additionally filters on the event name (for type "event").
@@ -169,12 +175,10 @@ class JSDriver:
 
         try:
             return await asyncio.wait_for(wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             what = f"{type}" + (f" {event!r}" if event is not None else "")
             got = [(e.get("type"), e.get("event")) for e in self.events.get(id, [])]
-            raise TimeoutError(
-                f"{id}: no {what} within {timeout}s; events so far: {got}"
-            ) from None
+            raise TimeoutError(f"{id}: no {what} within {timeout}s; events so far: {got}") from None
 
     async def close(self, timeout: float = 5.0) -> None:
         """Ask the driver to exit; kill it if it does not."""
@@ -185,7 +189,7 @@ class JSDriver:
                 pass
         try:
             await asyncio.wait_for(self._proc.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._proc.kill()
             await self._proc.wait()
         for task in (self._reader, self._err_reader):
@@ -224,6 +228,14 @@ class JSDriver:
         if "req" in msg:
             fut = self._pending.get(msg["req"])
             if fut is not None and not fut.done():
+                cmd = self._pending_cmds.get(msg["req"], {})
+                if msg.get("ok") and cmd.get("cmd") in ("connect", "eio_open"):
+                    # The id now names a fresh client: its waits must not be
+                    # answered by events of the one it replaced. The driver
+                    # replies before any event of the new client, so
+                    # everything recorded so far belongs to the old one.
+                    cid = cmd.get("id")
+                    self._consumed[cid].update(range(len(self.events[cid])))
                 fut.set_result(msg)
             elif msg["req"] is None:
                 # The driver could not even read a request id (malformed line).
@@ -253,14 +265,10 @@ class RefServer:
         self.url = f"http://127.0.0.1:{port}"
         # Output after the "listening" line is discarded, but must be read so
         # a chatty server can never block on a full pipe.
-        self._drains = [
-            asyncio.create_task(self._discard(stream)) for stream in (proc.stdout, proc.stderr)
-        ]
+        self._drains = [asyncio.create_task(self._discard(stream)) for stream in (proc.stdout, proc.stderr)]
 
     @classmethod
-    async def start(
-        cls, options: dict | None = None, port: int = 0, timeout: float = 10.0
-    ) -> "RefServer":
+    async def start(cls, options: dict | None = None, port: int = 0, timeout: float = 10.0) -> RefServer:
         """Start the server; port 0 lets the OS choose a free one."""
         args = ["ref_server.js", "--port", str(port)]
         if options:
@@ -275,7 +283,7 @@ class RefServer:
         )
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             line = b""
         text = line.decode().strip()
         if not text.startswith("listening "):
@@ -283,9 +291,7 @@ class RefServer:
                 proc.kill()
             err = await proc.stderr.read()
             await proc.wait()
-            raise RuntimeError(
-                f"ref_server.js did not start: {text!r}\n{err.decode(errors='replace')}"
-            )
+            raise RuntimeError(f"ref_server.js did not start: {text!r}\n{err.decode(errors='replace')}")
         return cls(proc, int(text.split()[1]))
 
     @staticmethod
@@ -298,7 +304,7 @@ class RefServer:
             self.proc.terminate()
             try:
                 await asyncio.wait_for(self.proc.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
         for task in self._drains:

@@ -6,7 +6,6 @@ If these fail, interop failures elsewhere say nothing about socketeer.
 from __future__ import annotations
 
 import pytest
-
 from jsclient import from_js, to_js
 
 BLOB = bytes([0, 1, 2, 253, 254, 255])
@@ -61,9 +60,7 @@ async def test_connect_echo_ack(js, ref_server, opts, first, final):
     if first == final:
         assert [e for e in js.events["c1"] if e["type"] == "upgrade"] == []
 
-    acked = await js.call(
-        {"cmd": "emit", "id": "c1", "event": "ack", "args": [{"bin": BLOB}, 7], "ack": True}
-    )
+    acked = await js.call({"cmd": "emit", "id": "c1", "event": "ack", "args": [{"bin": BLOB}, 7], "ack": True})
     assert acked == {"req": acked["req"], "ok": True, "ack": [{"bin": BLOB}, 7]}
 
     await js.call({"cmd": "disconnect", "id": "c1"})
@@ -84,13 +81,9 @@ async def test_admin_refused_without_token(js, ref_server):
 
 async def test_admin_accepted_with_token(js, ref_server):
     url = await ref_server()
-    await js.call(
-        {"cmd": "connect", "id": "a", "url": url + "/admin", "opts": {"auth": {"token": "ok"}}}
-    )
+    await js.call({"cmd": "connect", "id": "a", "url": url + "/admin", "opts": {"auth": {"token": "ok"}}})
     await js.wait_event("a", "connect")
-    acked = await js.call(
-        {"cmd": "emit", "id": "a", "event": "ack", "args": ["admin"], "ack": True}
-    )
+    acked = await js.call({"cmd": "emit", "id": "a", "event": "ack", "args": ["admin"], "ack": True})
     assert acked["ack"] == ["admin"]
     assert [e["type"] for e in js.events["a"]].count("connect_error") == 0
 
@@ -101,9 +94,7 @@ async def test_ack_timeout_and_bad_commands(js, ref_server):
     await js.wait_event("c1", "connect")
 
     # The server never acks "noop", so the client-side timeout must fire.
-    late = await js.call(
-        {"cmd": "emit", "id": "c1", "event": "noop", "args": [], "ack": True, "timeout": 150}
-    )
+    late = await js.call({"cmd": "emit", "id": "c1", "event": "noop", "args": [], "ack": True, "timeout": 150})
     assert late["ok"] is False and late["error"] == "timeout"
 
     assert (await js.call({"cmd": "bogus"}))["error"] == 'unknown cmd "bogus"'
@@ -122,9 +113,7 @@ async def test_server_to_client_ack(js, ref_server):
     await js.wait_event("c1", "connect")
     await js.call({"cmd": "on_ack", "id": "c1", "event": "question", "reply": ["answer", BLOB]})
 
-    result = await js.call(
-        {"cmd": "emit", "id": "c1", "event": "call_client", "args": ["question", 5], "ack": True}
-    )
+    result = await js.call({"cmd": "emit", "id": "c1", "event": "call_client", "args": ["question", 5], "ack": True})
     assert result["ack"] == [{"reply": ["answer", BLOB]}]
     asked = await js.wait_event("c1", "event", "question")
     assert asked["args"] == [5]
@@ -136,14 +125,12 @@ async def test_rooms_and_shared_manager(js, ref_server):
     # Two namespaces multiplexed over one engine.io connection.
     await js.call({"cmd": "connect", "id": "root", "url": url + "/", "manager": "m1"})
     await js.call({"cmd": "connect", "id": "dyn", "url": url + "/dyn-7", "manager": "m1"})
-    await js.call({"cmd": "connect", "id": "other", "url": url + "/dyn-7",
-                   "opts": {"forceNew": True}})
+    await js.call({"cmd": "connect", "id": "other", "url": url + "/dyn-7", "opts": {"forceNew": True}})
     for cid in ("root", "dyn", "other"):
         await js.wait_event(cid, "connect")
 
     await js.call({"cmd": "emit", "id": "dyn", "event": "join", "args": ["r"], "ack": True})
-    await js.call({"cmd": "emit", "id": "other", "event": "broadcast",
-                   "args": ["r", "news", "hi", BLOB], "ack": True})
+    await js.call({"cmd": "emit", "id": "other", "event": "broadcast", "args": ["r", "news", "hi", BLOB], "ack": True})
     news = await js.wait_event("dyn", "event", "news")
     assert news["args"] == ["hi", BLOB]
     # Rooms belong to a namespace: "/" and the sender (not in "r") hear nothing.
@@ -152,8 +139,9 @@ async def test_rooms_and_shared_manager(js, ref_server):
 
 async def test_transport_loss_reconnects(js, ref_server):
     url = await ref_server()
-    await js.call({"cmd": "connect", "id": "c1", "url": url,
-                   "opts": {"reconnectionDelay": 50, "reconnectionDelayMax": 50}})
+    await js.call(
+        {"cmd": "connect", "id": "c1", "url": url, "opts": {"reconnectionDelay": 50, "reconnectionDelayMax": 50}}
+    )
     first = await js.wait_event("c1", "connect")
     await js.call({"cmd": "close_engine", "id": "c1"})
     lost = await js.wait_event("c1", "disconnect")
@@ -176,8 +164,9 @@ async def test_msgpack_parser(js, ref_server):
 
 async def test_raw_engineio_socket(js, ref_server):
     url = await ref_server()
-    await js.call({"cmd": "eio_open", "id": "e1", "url": url,
-                   "opts": {"path": "/socket.io/", "transports": ["polling"]}})
+    await js.call(
+        {"cmd": "eio_open", "id": "e1", "url": url, "opts": {"path": "/socket.io/", "transports": ["polling"]}}
+    )
     hs = await js.wait_event("e1", "handshake")
     assert hs["data"]["upgrades"] == ["websocket"]
     assert hs["data"]["pingInterval"] == 25000
