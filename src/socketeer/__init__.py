@@ -18,6 +18,7 @@ from .exceptions import (
     ProtocolError,
     SocketeerError,
 )
+from .io.serving import run
 from .limits import Limits
 
 __version__ = "0.1.0"
@@ -35,4 +36,5 @@ __all__ = [
     "ProtocolError",
     "SocketeerError",
     "__version__",
+    "run",
 ]

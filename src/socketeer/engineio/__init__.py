@@ -7,6 +7,7 @@ __all__ = [
     "SEPARATOR",
     "Packet",
     "PacketType",
+    "Server",
     "decode_binary",
     "decode_payload",
     "decode_text",
@@ -14,3 +15,12 @@ __all__ = [
     "encode_polling",
     "encode_ws",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The Sans-I/O core imports no asyncio; the server that runs it is loaded on first use.
+    if name == "Server":
+        from ..server.eio import EngineIOServer
+
+        return EngineIOServer
+    raise AttributeError(name)

@@ -31,7 +31,7 @@ from typing import Any, Final, TypeAlias
 import orjson
 
 from ..exceptions import EngineIOPacketError
-from .packets import PacketType, decode_text
+from .packets import Packet, PacketType, decode_text
 
 __all__ = [
     "ClientSession",
@@ -64,11 +64,12 @@ class SharedMessage:
     it keeps the framed bytes in ``framed`` so the next recipient reuses them.
     """
 
-    __slots__ = ("data", "framed")
+    __slots__ = ("data", "framed", "framed_deflate")
 
     def __init__(self, data: str | bytes) -> None:
         self.data = data
         self.framed: Any = None
+        self.framed_deflate: Any = None
 
 
 #: What a send queue holds: text packets, binary messages, or shared pre-encoded packets.
@@ -206,6 +207,12 @@ class ServerSession(_Session):
             packet = decode_text(text)
         except EngineIOPacketError as exc:
             return self._closed("parse error", str(exc))
+        return self.receive_packet(packet, now)
+
+    def receive_packet(self, packet: Packet, now: float) -> Event | None:
+        """One decoded packet from the active transport (long-polling payloads arrive so)."""
+        if self.state is State.CLOSED:
+            return None
         ptype = packet.type
         if ptype is PacketType.MESSAGE:  # "b<base64>" inside a polling payload
             assert packet.data is not None

@@ -1,0 +1,721 @@
+"""The Engine.IO server over asyncio: sessions by sid, timers from deadlines, send queues.
+
+Both front ends (the built-in HTTP server and the ASGI app) hand it plain ``HttpRequest``
+objects and WebSocket peers; it answers with ``HttpResponse`` objects (or futures of them, for
+a long-poll that has to wait) and drives the Sans-I/O ``ServerSession`` of each client.
+
+Hot paths are callbacks, not tasks: a message received becomes one call of the handler;
+a send appends to the session's queue, and the queues of all sessions touched in one
+event-loop iteration are flushed together by a single ``call_soon`` (so ten emits to one
+WebSocket are one ``write``, and a broadcast to a thousand sockets is one callback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import zlib
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..engineio import handshake
+from ..engineio.packets import PacketType
+from ..engineio.payload import decode_payload, encode_payload
+from ..engineio.session import (
+    NOOP,
+    Closed,
+    Event,
+    MessageReceived,
+    Outgoing,
+    ServerSession,
+    SharedMessage,
+    State,
+    Upgraded,
+    UpgradeFailed,
+)
+from ..exceptions import HandshakeError, PayloadError, PayloadTooLarge
+from ..limits import DEFAULT_LIMITS
+from .websocket import Deflate
+
+__all__ = [
+    "Engine",
+    "EngineHandler",
+    "EngineOptions",
+    "EngineSocket",
+    "HttpRequest",
+    "HttpResponse",
+    "WebSocketPeer",
+]
+
+logger = logging.getLogger("socketeer.engine")
+
+Origins = str | Sequence[str] | Callable[[str], bool] | None
+
+
+@dataclass(slots=True)
+class HttpRequest:
+    """An HTTP request as the engine needs it, whichever front end received it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    #: Lower-case names; repeated headers joined with ", ".
+    headers: dict[str, str]
+    body: bytes = b""
+    client: tuple[str, int] | None = None
+    scheme: str = "http"
+    raw_query: str = ""
+
+    @property
+    def url(self) -> str:
+        return self.path + ("?" + self.raw_query if self.raw_query else "")
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+
+class WebSocketPeer(Protocol):
+    """What a front end offers the engine for one accepted WebSocket."""
+
+    deflate: Deflate | None
+
+    def write_items(self, items: list[Outgoing]) -> None: ...
+    def write_text(self, text: str) -> None: ...
+    def close(self, code: int = 1000, reason: str = "") -> None: ...
+    def buffered_amount(self) -> int: ...
+
+    @property
+    def writable(self) -> bool: ...
+
+
+class EngineHandler(Protocol):
+    """The layer above: Socket.IO, or an Engine.IO application."""
+
+    def on_connect(self, socket: EngineSocket) -> None: ...
+    def on_message(self, socket: EngineSocket, data: str | bytes) -> None: ...
+    def on_disconnect(self, socket: EngineSocket, reason: str, description: str | None) -> None: ...
+
+
+@dataclass(slots=True)
+class EngineOptions:
+    path: str = "/engine.io/"
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    upgrade_timeout: float = 10.0
+    max_http_buffer_size: int | None = DEFAULT_LIMITS.max_payload
+    transports: tuple[str, ...] = ("polling", "websocket")
+    allow_upgrades: bool = True
+    cors_allowed_origins: Origins = None
+    cors_credentials: bool = False
+    allow_request: Callable[[HttpRequest], bool | str | Awaitable[bool | str]] | None = None
+    cookie: str | dict[str, Any] | None = None
+    http_compression: bool = True
+    compression_threshold: int = 1024
+    per_message_deflate: bool = False
+    max_send_buffer: int = DEFAULT_LIMITS.max_send_buffer
+    max_queued_packets: int = DEFAULT_LIMITS.max_queued_packets
+    client_bundle_dir: str | Path | None = None
+    #: Seconds a closed long-polling session waits for the GET that tells its client so.
+    close_timeout: float = 5.0
+
+
+class EngineSocket:
+    """One client's Engine.IO session, as applications and the Socket.IO layer see it."""
+
+    __slots__ = (
+        "_engine",
+        "_poll",
+        "_probe",
+        "_timer",
+        "_timer_at",
+        "core",
+        "data",
+        "request",
+        "ws",
+    )
+
+    def __init__(self, engine: Engine, core: ServerSession, request: HttpRequest) -> None:
+        self._engine = engine
+        self.core = core
+        self.request = request
+        self.ws: WebSocketPeer | None = None
+        self._probe: WebSocketPeer | None = None
+        self._poll: asyncio.Future[HttpResponse] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        #: Free for the layer above (the Socket.IO client object lives here).
+        self.data: Any = None
+
+    def __repr__(self) -> str:
+        return f"<EngineSocket {self.sid} {self.transport}>"
+
+    @property
+    def id(self) -> str:
+        return self.core.sid
+
+    sid = id
+
+    @property
+    def transport(self) -> str:
+        return self.core.transport
+
+    @property
+    def closed(self) -> bool:
+        return self.core.state is not State.OPEN
+
+    @property
+    def writable(self) -> bool:
+        """False when a packet sent now would only be queued (what ``volatile`` drops on)."""
+        if self.core.state is not State.OPEN:
+            return False
+        if self.ws is not None:
+            return self.ws.writable
+        return self._poll is not None
+
+    def send_nowait(self, data: str | bytes) -> None:
+        """Queue a message; it is written at the end of this event-loop iteration."""
+        core = self.core
+        if core.state is State.OPEN:
+            core.outbox.append(data if isinstance(data, bytes) else "4" + data)
+            self._engine._mark_dirty(self)
+
+    def send_packets(self, items: Iterable[Outgoing]) -> None:
+        """Queue encoded packets (``"4..."``, binary, ``SharedMessage``) back to back."""
+        core = self.core
+        if core.state is State.OPEN:
+            core.outbox.extend(items)
+            self._engine._mark_dirty(self)
+
+    async def send(self, data: str | bytes) -> None:
+        self.send_nowait(data)
+
+    async def close(self, reason: str = "forced close") -> None:
+        self.close_nowait(reason)
+
+    def close_nowait(self, reason: str = "forced close") -> None:
+        self._engine._close_session(self, reason)
+
+
+class Engine:
+    def __init__(self, handler: EngineHandler, options: EngineOptions | None = None) -> None:
+        self.handler = handler
+        self.options = options or EngineOptions()
+        path = self.options.path
+        self.path = path if path.endswith("/") else path + "/"
+        self.sessions: dict[str, EngineSocket] = {}
+        self._dirty: list[EngineSocket] = []
+        self._flush_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._bundle: dict[str, tuple[bytes, str]] | None = None
+        self._bundle_etag = ""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    # -- flushing --------------------------------------------------------------------------
+    def _mark_dirty(self, sock: EngineSocket) -> None:
+        self._dirty.append(sock)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        dirty = self._dirty
+        self._dirty = []
+        for sock in dirty:
+            core = sock.core
+            if not core.outbox:
+                continue  # listed twice, or already flushed
+            ws = sock.ws
+            if ws is not None:
+                ws.write_items(core.drain())
+                if ws.buffered_amount() > self.options.max_send_buffer:
+                    logger.warning("closing %s: client is not reading (send buffer over %d bytes)",
+                                   sock.sid, self.options.max_send_buffer)
+                    self._finish(sock, core.transport_error("send buffer full"))
+                    continue
+                if core.state is State.CLOSING:
+                    self._finish(sock, core.transport_closed())
+            elif sock._poll is not None:
+                self._answer_poll(sock)
+            elif len(core.outbox) > self.options.max_queued_packets:
+                logger.warning("closing %s: %d packets queued for a poll that never comes",
+                               sock.sid, len(core.outbox))
+                self._finish(sock, core.transport_error("send buffer full"))
+
+    def _answer_poll(self, sock: EngineSocket) -> None:
+        poll = sock._poll
+        assert poll is not None
+        sock._poll = None
+        core = sock.core
+        items = core.drain()
+        if not items:
+            items = [NOOP]
+        core.release_poll = False
+        if not poll.done():
+            poll.set_result(self._payload_response(sock.request, items, poll_request=True))
+        if core.state is State.CLOSING:
+            self._finish(sock, core.transport_closed())
+
+    def _payload_response(self, request: HttpRequest, items: list[Outgoing], poll_request: bool) -> HttpResponse:
+        text = encode_payload(i.data if isinstance(i, SharedMessage) else i for i in items)
+        body = text.encode()
+        headers = [("Content-Type", "text/plain; charset=UTF-8")]
+        if self.options.http_compression and len(body) >= self.options.compression_threshold:
+            accept = request.headers.get("accept-encoding", "")
+            if "gzip" in accept:
+                body = gzip.compress(body, compresslevel=6, mtime=0)
+                headers.append(("Content-Encoding", "gzip"))
+            elif "deflate" in accept:
+                body = zlib.compress(body)
+                headers.append(("Content-Encoding", "deflate"))
+        return HttpResponse(200, headers + self._cors(request), body)
+
+    # -- timers -----------------------------------------------------------------------------
+    def _rearm(self, sock: EngineSocket) -> None:
+        at = sock.core.next_deadline()
+        if at == sock._timer_at:
+            return
+        if sock._timer is not None:
+            sock._timer.cancel()
+            sock._timer = None
+        sock._timer_at = at
+        if at != float("inf"):
+            sock._timer = self.loop.call_at(at, self._on_timer, sock)
+
+    def _on_timer(self, sock: EngineSocket) -> None:
+        sock._timer = None
+        sock._timer_at = 0.0
+        for event in sock.core.handle_timeout(self.loop.time()):
+            self._dispatch(sock, event)
+        if sock.core.outbox:
+            self._mark_dirty(sock)
+        if not sock.core.closed:
+            self._rearm(sock)
+
+    # -- events from the core ---------------------------------------------------------------
+    def _dispatch(self, sock: EngineSocket, event: Event | None) -> None:
+        if event is None:
+            return
+        if isinstance(event, MessageReceived):
+            self._deliver(sock, event.data)
+        elif isinstance(event, Closed):
+            self._finish(sock, event)
+        elif isinstance(event, UpgradeFailed):
+            probe, sock._probe = sock._probe, None
+            if probe is not None:
+                logger.info("upgrade of %s failed: %s", sock.sid, event.description)
+                probe.close(1000)
+
+    def _deliver(self, sock: EngineSocket, data: str | bytes) -> None:
+        try:
+            self.handler.on_message(sock, data)
+        except Exception:
+            logger.exception("message handler failed for session %s", sock.sid)
+
+    def _finish(self, sock: EngineSocket, closed: Closed | None) -> None:
+        """The session is over: release its transports, forget it, tell the handler."""
+        if closed is None:
+            return
+        if self.sessions.get(sock.sid) is sock:
+            del self.sessions[sock.sid]
+        if sock._timer is not None:
+            sock._timer.cancel()
+            sock._timer = None
+        poll, sock._poll = sock._poll, None
+        if poll is not None and not poll.done():
+            poll.set_result(self._payload_response(sock.request, ["1"], poll_request=True))
+        for peer in (sock.ws, sock._probe):
+            if peer is not None:
+                peer.close(1000)
+        sock._probe = None
+        if closed.reason in ("ping timeout", "transport error", "parse error"):
+            logger.info("session %s closed: %s%s", sock.sid, closed.reason,
+                        f" ({closed.description})" if closed.description else "")
+        try:
+            self.handler.on_disconnect(sock, closed.reason, closed.description)
+        except Exception:
+            logger.exception("disconnect handler failed for session %s", sock.sid)
+
+    def _close_session(self, sock: EngineSocket, reason: str) -> None:
+        core = sock.core
+        if core.state is not State.OPEN:
+            return
+        core.close(reason)
+        if sock.ws is not None:
+            self._mark_dirty(sock)
+            if not core.outbox:
+                self._finish(sock, core.transport_closed())
+            return
+        # Polling: the CLOSE packet goes to the pending GET, or waits a while for the next one.
+        if sock._poll is not None:
+            self._answer_poll(sock)
+        else:
+            self.loop.call_later(self.options.close_timeout, self._expire_closing, sock)
+            closed = Closed(reason)
+            try:
+                self.handler.on_disconnect(sock, closed.reason, None)
+            finally:
+                sock.data = None
+
+    def _expire_closing(self, sock: EngineSocket) -> None:
+        if sock.core.state is State.CLOSING:
+            sock.core.transport_closed()
+            if self.sessions.get(sock.sid) is sock:
+                del self.sessions[sock.sid]
+            if sock._timer is not None:
+                sock._timer.cancel()
+
+    # -- HTTP -------------------------------------------------------------------------------
+    def _cors(self, request: HttpRequest) -> list[tuple[str, str]]:
+        allowed = self.options.cors_allowed_origins
+        origin = request.headers.get("origin")
+        if allowed is None or origin is None:
+            return []
+        if allowed == "*":
+            value = origin if self.options.cors_credentials else "*"
+        elif callable(allowed):
+            if not allowed(origin):
+                return []
+            value = origin
+        elif isinstance(allowed, str):
+            if origin != allowed:
+                return []
+            value = origin
+        elif origin in allowed:
+            value = origin
+        else:
+            return []
+        headers = [("Access-Control-Allow-Origin", value)]
+        if value != "*":
+            headers.append(("Vary", "Origin"))
+        if self.options.cors_credentials:
+            headers.append(("Access-Control-Allow-Credentials", "true"))
+        return headers
+
+    def _error(self, request: HttpRequest, error: HandshakeError) -> HttpResponse:
+        return HttpResponse(
+            error.http_status,
+            [("Content-Type", "application/json"), *self._cors(request)],
+            handshake.error_body(error),
+        )
+
+    def handle_http(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        """Answer a request under ``path``: a long-polling GET may return a future."""
+        if request.path != self.path:
+            return self._serve_bundle(request)
+        if request.method == "OPTIONS":
+            return self._preflight(request)
+        sid = request.query.get("sid")
+        sock = self.sessions.get(sid) if sid else None
+        try:
+            handshake.validate(
+                handshake.Request(request.method, request.query),
+                self.options.transports,
+                sock.transport if sock is not None else None,
+                sock is not None,
+            )
+        except HandshakeError as exc:
+            logger.info("refused %s %s from %s: %s", request.method, request.url, request.client, exc.message)
+            return self._error(request, exc)
+        if sock is None:
+            return self._handshake(request)
+        if request.method == "GET":
+            return self._poll_get(sock, request)
+        if request.method == "POST":
+            return self._poll_post(sock, request)
+        return self._error(request, handshake.handshake_error(handshake.ErrorCode.BAD_REQUEST))
+
+    def _preflight(self, request: HttpRequest) -> HttpResponse:
+        headers = self._cors(request)
+        if headers:
+            headers.append(("Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE"))
+            wanted = request.headers.get("access-control-request-headers")
+            if wanted:
+                headers.append(("Access-Control-Allow-Headers", wanted))
+        headers.append(("Content-Length", "0"))
+        return HttpResponse(204, headers)
+
+    def _handshake(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        check = self.options.allow_request
+        if check is None:
+            return self._open_polling(request)
+        verdict = check(request)
+        if isinstance(verdict, bool | str):
+            return self._after_allow(request, verdict)
+
+        async def wait() -> HttpResponse:
+            return self._after_allow(request, await verdict)
+
+        return wait()
+
+    def _after_allow(self, request: HttpRequest, verdict: bool | str) -> HttpResponse:
+        if verdict is True:
+            return self._open_polling(request)
+        message = verdict if isinstance(verdict, str) else None
+        return self._error(request, handshake.handshake_error(handshake.ErrorCode.FORBIDDEN, message))
+
+    def allowed(self, request: HttpRequest) -> bool | str | Awaitable[bool | str]:
+        return True if self.options.allow_request is None else self.options.allow_request(request)
+
+    def _new_session(self, request: HttpRequest, transport: str) -> tuple[EngineSocket, str]:
+        opts = self.options
+        upgrades = ["websocket"] if (transport == "polling" and opts.allow_upgrades
+                                     and "websocket" in opts.transports) else []
+        sid = handshake.new_sid()
+        core = ServerSession(
+            sid, transport, now=self.loop.time(), ping_interval=opts.ping_interval,
+            ping_timeout=opts.ping_timeout, upgrade_timeout=opts.upgrade_timeout, upgrades=upgrades,
+        )
+        sock = EngineSocket(self, core, request)
+        self.sessions[sid] = sock
+        self._rearm(sock)
+        open_packet = handshake.build_open_packet(
+            sid, upgrades, opts.ping_interval, opts.ping_timeout, opts.max_http_buffer_size
+        )
+        return sock, open_packet
+
+    def _cookie_header(self, sid: str) -> list[tuple[str, str]]:
+        cookie = self.options.cookie
+        if not cookie:
+            return []
+        spec: dict[str, Any] = {"name": cookie} if isinstance(cookie, str) else dict(cookie)
+        jar: SimpleCookie = SimpleCookie()
+        name = spec.pop("name", "io")
+        jar[name] = sid
+        morsel = jar[name]
+        morsel["path"] = spec.pop("path", "/")
+        morsel["httponly"] = spec.pop("httpOnly", spec.pop("httponly", True))
+        morsel["samesite"] = spec.pop("sameSite", spec.pop("samesite", "Lax"))
+        for key, value in spec.items():
+            morsel[key.lower()] = value
+        return [("Set-Cookie", morsel.OutputString())]
+
+    def _open_polling(self, request: HttpRequest) -> HttpResponse:
+        sock, open_packet = self._new_session(request, "polling")
+        response = self._payload_response(request, [open_packet], poll_request=True)
+        response.headers.extend(self._cookie_header(sock.sid))
+        self._connected(sock)
+        return response
+
+    def _connected(self, sock: EngineSocket) -> None:
+        try:
+            self.handler.on_connect(sock)
+        except Exception:
+            logger.exception("connect handler failed for session %s", sock.sid)
+
+    def _poll_get(self, sock: EngineSocket, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        core = sock.core
+        if sock._poll is not None:
+            # Two long-polls at once: the reference ends the session; the first poll gets CLOSE.
+            logger.info("closing %s: overlapping long-poll requests", sock.sid)
+            self._finish(sock, core.transport_error("overlap from client"))
+            return HttpResponse(400, self._cors(request))
+        if core.state is State.CLOSING:
+            response = self._payload_response(request, ["1"], poll_request=True)
+            self._expire_closing(sock)
+            return response
+        if core.outbox or core.release_poll:
+            core.release_poll = False
+            return self._payload_response(request, core.drain() or [NOOP], poll_request=True)
+        poll: asyncio.Future[HttpResponse] = self.loop.create_future()
+        sock._poll = poll
+        return poll
+
+    def poll_abandoned(self, request: HttpRequest) -> None:
+        """The client hung up while its long-poll was pending (the reference: a transport error)."""
+        sock = self.sessions.get(request.query.get("sid", ""))
+        if sock is not None and sock._poll is not None and not sock._poll.done():
+            sock._poll = None
+            self._finish(sock, sock.core.transport_error("poll connection closed prematurely"))
+
+    def _poll_post(self, sock: EngineSocket, request: HttpRequest) -> HttpResponse:
+        core = sock.core
+        ok = HttpResponse(200, [("Content-Type", "text/html"), *self._cors(request)], b"ok")
+        try:
+            packets = decode_payload(request.body, self.options.max_http_buffer_size)
+        except PayloadTooLarge as exc:
+            logger.info("closing %s: %s", sock.sid, exc)
+            self._finish(sock, core.transport_error(str(exc)))
+            return HttpResponse(413, self._cors(request))
+        except PayloadError as exc:
+            logger.info("closing %s: undecodable payload: %s", sock.sid, exc)
+            self._finish(sock, core._closed("parse error", str(exc)) if not core.closed else None)
+            return HttpResponse(400, self._cors(request))
+        now = self.loop.time()
+        for packet in packets:
+            if packet.type is PacketType.MESSAGE and packet.data is not None:
+                if core.state is State.OPEN:
+                    self._deliver(sock, packet.data)
+                continue
+            self._dispatch(sock, core.receive_packet(packet, now))
+            if core.closed:
+                break
+        if not core.closed:
+            self._rearm(sock)
+        return ok
+
+    # -- WebSocket --------------------------------------------------------------------------
+    def check_websocket(self, request: HttpRequest) -> HttpResponse | None:
+        """Validate a WebSocket upgrade request; ``None`` means accept it."""
+        if request.path != self.path:
+            return HttpResponse(404, [("Content-Type", "text/plain")], b"Not Found")
+        sid = request.query.get("sid")
+        sock = self.sessions.get(sid) if sid else None
+        try:
+            handshake.validate(
+                handshake.Request("GET", request.query, upgrade=True),
+                self.options.transports, sock.transport if sock else None, sock is not None,
+            )
+        except HandshakeError as exc:
+            logger.info("refused WebSocket %s from %s: %s", request.url, request.client, exc.message)
+            return self._error(request, exc)
+        if sid is None and request.query.get("transport") != "websocket":
+            return self._error(request, handshake.handshake_error(handshake.ErrorCode.BAD_REQUEST))
+        return None
+
+    def open_websocket(self, request: HttpRequest, peer: WebSocketPeer) -> WebSocketReceiver:
+        """A WebSocket was accepted: start a session on it, or offer it as an upgrade."""
+        sid = request.query.get("sid")
+        if not sid:
+            sock, open_packet = self._new_session(request, "websocket")
+            sock.ws = peer
+            peer.write_text(open_packet)
+            self._connected(sock)
+            return WebSocketReceiver(self, sock, peer, probing=False)
+        existing = self.sessions.get(sid)
+        if (existing is None or existing.core.state is not State.OPEN or existing.ws is not None
+                or existing._probe is not None or not self.options.allow_upgrades):
+            # An upgrade for a session that is gone, already upgraded or upgrading: accepted,
+            # then closed at once, as the reference does.
+            peer.close(1000)
+            return WebSocketReceiver(self, None, peer, probing=False)
+        existing._probe = peer
+        return WebSocketReceiver(self, existing, peer, probing=True)
+
+    # -- the client bundle -----------------------------------------------------------------
+    def _serve_bundle(self, request: HttpRequest) -> HttpResponse:
+        if self.options.client_bundle_dir is None or request.method not in ("GET", "HEAD"):
+            return HttpResponse(404, [("Content-Type", "text/plain")], b"Not Found")
+        if self._bundle is None:
+            self._load_bundle(Path(self.options.client_bundle_dir))
+        assert self._bundle is not None
+        name = request.path.rsplit("/", 1)[-1]
+        entry = self._bundle.get(name) if request.path == self.path + name else None
+        if entry is None:
+            return HttpResponse(404, [("Content-Type", "text/plain")], b"Not Found")
+        body, ctype = entry
+        headers = [("Cache-Control", "public, max-age=0"), ("ETag", self._bundle_etag)]
+        if request.headers.get("if-none-match") == self._bundle_etag:
+            return HttpResponse(304, headers)
+        return HttpResponse(200, [("Content-Type", ctype), *headers], b"" if request.method == "HEAD" else body)
+
+    def _load_bundle(self, folder: Path) -> None:
+        bundle: dict[str, tuple[bytes, str]] = {}
+        for name in ("socket.io.js", "socket.io.min.js", "socket.io.msgpack.min.js", "socket.io.esm.min.js"):
+            for suffix, ctype in (("", "application/javascript; charset=utf-8"),
+                                  (".map", "application/json; charset=utf-8")):
+                file = folder / (name + suffix)
+                if file.is_file():
+                    bundle[name + suffix] = (file.read_bytes(), ctype)
+        version = "unknown"
+        package = folder.parent / "package.json"
+        if package.is_file():
+            import orjson
+
+            version = str(orjson.loads(package.read_bytes()).get("version", version))
+        self._bundle = bundle
+        self._bundle_etag = f'"{version}"'
+
+    # -- shutdown ---------------------------------------------------------------------------
+    def close_all(self, reason: str = "server shutting down") -> None:
+        for sock in list(self.sessions.values()):
+            self._close_session(sock, reason)
+        if self._dirty:
+            self._flush()
+
+
+class WebSocketReceiver:
+    """What the front end calls for each message arriving on one WebSocket."""
+
+    __slots__ = ("engine", "peer", "probing", "sock")
+
+    def __init__(self, engine: Engine, sock: EngineSocket | None, peer: WebSocketPeer, probing: bool) -> None:
+        self.engine = engine
+        self.sock = sock
+        self.peer = peer
+        self.probing = probing
+
+    def on_text(self, text: str) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        if self.probing:
+            self._on_probe(sock, text)
+            return
+        if text[:1] == "4":  # the hot path, without building an event
+            if sock.core.state is State.OPEN:
+                self.engine._deliver(sock, text[1:])
+            return
+        engine = self.engine
+        engine._dispatch(sock, sock.core.receive_text(text, engine.loop.time()))
+        if not sock.core.closed:
+            engine._rearm(sock)
+
+    def _on_probe(self, sock: EngineSocket, text: str) -> None:
+        engine = self.engine
+        answer, event = sock.core.receive_probe(text, engine.loop.time())
+        if answer is not None:
+            self.peer.write_text(answer)
+            if sock._poll is not None:
+                engine._answer_poll(sock)  # release the pending poll with a NOOP
+            engine._rearm(sock)
+        if isinstance(event, Upgraded):
+            self.probing = False
+            sock._probe = None
+            sock.ws = self.peer
+            engine._rearm(sock)
+            if sock.core.outbox:
+                engine._mark_dirty(sock)
+        elif isinstance(event, UpgradeFailed):
+            engine._dispatch(sock, event)
+            self.sock = None
+
+    def on_binary(self, data: bytes) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        if self.probing:
+            self.engine._dispatch(sock, UpgradeFailed("binary frame during the upgrade probe"))
+            self.sock = None
+            return
+        if sock.core.state is State.OPEN:
+            self.engine._deliver(sock, data)
+
+    def on_close(self, description: str | None = None) -> None:
+        sock = self.sock
+        self.sock = None
+        if sock is None:
+            return
+        if self.probing:
+            if sock._probe is self.peer:
+                sock._probe = None
+                sock.core.probing = False
+            return
+        if sock.ws is self.peer:
+            if description:
+                self.engine._finish(sock, sock.core.transport_error(description))
+            else:
+                self.engine._finish(sock, sock.core.transport_closed())

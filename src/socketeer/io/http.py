@@ -1,0 +1,520 @@
+"""The built-in HTTP/1.1 and WebSocket server: asyncio protocols, httptools, uvloop.
+
+One ``HttpProtocol`` per TCP connection. It parses requests with httptools (keep-alive,
+pipelining answered in order), hands them to the engine, and, after a WebSocket upgrade,
+switches the same connection to frame parsing (``websocket.FrameReader``). Each limit is
+named: request head size and time (``Limits.max_header_size``, ``Limits.header_timeout``),
+body size (``max_http_buffer_size``: 413 before the body is read), message size (1009).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httptools
+
+from ..engineio.session import Outgoing, SharedMessage
+from ..limits import DEFAULT_LIMITS, Limits
+from .engine import Engine, HttpRequest, HttpResponse, WebSocketReceiver
+from .websocket import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    Deflate,
+    FrameReader,
+    WebSocketError,
+    accept_key,
+    build_frame,
+    close_payload,
+    negotiate_deflate,
+)
+
+__all__ = ["HttpServer", "serve"]
+
+logger = logging.getLogger("socketeer.http")
+
+_REASONS = {
+    101: "Switching Protocols", 200: "OK", 204: "No Content", 304: "Not Modified", 400: "Bad Request",
+    403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
+    413: "Payload Too Large", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+ExtraHandler = Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse] | None]
+
+
+def _frame_text(text: str, deflate: Deflate | None) -> bytes:
+    payload = text.encode()
+    if deflate is not None and len(payload) >= deflate.threshold:
+        return build_frame(OP_TEXT, deflate.compress(payload), rsv1=True)
+    return build_frame(OP_TEXT, payload)
+
+
+def _frame_binary(data: bytes, deflate: Deflate | None) -> bytes:
+    if deflate is not None and len(data) >= deflate.threshold:
+        return build_frame(OP_BINARY, deflate.compress(data), rsv1=True)
+    return build_frame(OP_BINARY, data)
+
+
+def _frame_shared(item: SharedMessage, deflate: Deflate | None) -> bytes:
+    """The frame of a broadcast packet, built for the first recipient and reused after."""
+    data = item.data
+    size = len(data)
+    if deflate is not None and size >= deflate.threshold:
+        if deflate.server_max_window_bits != 15:  # this peer's window differs: its own copy
+            return _frame_text(data, deflate) if isinstance(data, str) else _frame_binary(data, deflate)
+        frame = item.framed_deflate
+        if frame is None:
+            frame = _frame_text(data, deflate) if isinstance(data, str) else _frame_binary(data, deflate)
+            item.framed_deflate = frame
+        return frame  # type: ignore[no-any-return]
+    frame = item.framed
+    if frame is None:
+        frame = build_frame(OP_TEXT, data.encode()) if isinstance(data, str) else build_frame(OP_BINARY, data)
+        item.framed = frame
+    return frame  # type: ignore[no-any-return]
+
+
+class _Peer:
+    """The engine's handle on one WebSocket of the built-in server."""
+
+    __slots__ = ("closing", "deflate", "protocol", "transport")
+
+    def __init__(self, protocol: HttpProtocol, deflate: Deflate | None) -> None:
+        self.protocol = protocol
+        self.transport = protocol.transport
+        self.deflate = deflate
+        self.closing = False
+
+    @property
+    def writable(self) -> bool:
+        return not self.closing and not self.protocol.write_paused
+
+    def buffered_amount(self) -> int:
+        return self.transport.get_write_buffer_size()  # type: ignore[no-any-return]
+
+    def write_items(self, items: list[Outgoing]) -> None:
+        if self.closing:
+            return
+        deflate = self.deflate
+        frames = []
+        for item in items:
+            if type(item) is str:
+                frames.append(_frame_text(item, deflate))
+            elif type(item) is SharedMessage:
+                frames.append(_frame_shared(item, deflate))
+            else:
+                frames.append(_frame_binary(item, deflate))  # type: ignore[arg-type]
+        self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+
+    def write_text(self, text: str) -> None:
+        if not self.closing:
+            self.transport.write(_frame_text(text, self.deflate))
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self.transport.write(build_frame(OP_CLOSE, close_payload(code, reason)))
+        self.protocol.close_soon()
+
+
+class HttpProtocol(asyncio.Protocol):
+    __slots__ = (
+        "_body",
+        "_busy",
+        "_header_size",
+        "_headers",
+        "_queue",
+        "_timer",
+        "_too_large",
+        "_upgrade_request",
+        "_url",
+        "parser",
+        "receiver",
+        "server",
+        "transport",
+        "write_paused",
+        "ws_peer",
+        "ws_reader",
+    )
+
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
+        self.transport: Any = None
+        self.parser = httptools.HttpRequestParser(self)
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._header_size = 0
+        self._body: list[bytes] = []
+        self._too_large = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._busy: HttpRequest | None = None  # the request being answered (for pipelining order)
+        self._queue: list[HttpRequest] = []
+        self._upgrade_request: HttpRequest | None = None
+        self.ws_reader: FrameReader | None = None
+        self.ws_peer: _Peer | None = None
+        self.receiver: WebSocketReceiver | None = None
+        self.write_paused = False
+
+    # -- connection -------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.server.connections.add(self)
+        self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.receiver is not None:
+            receiver, self.receiver = self.receiver, None
+            receiver.on_close("transport closed" if exc is None else str(exc))
+        elif self._busy is not None:
+            self.server.engine.poll_abandoned(self._busy)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+
+    def close_soon(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def _arm_header_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.server.loop.call_later(self.server.limits.header_timeout, self._header_timeout)
+
+    def _header_timeout(self) -> None:
+        self._timer = None
+        if self.ws_reader is None and self._busy is None:
+            logger.info("closing connection from %s: request head not received in time", self._peer_name())
+            self._fail(408)
+
+    def _peer_name(self) -> str:
+        peer = self.transport.get_extra_info("peername") if self.transport else None
+        return f"{peer[0]}:{peer[1]}" if peer else "?"
+
+    def _fail(self, status: int) -> None:
+        self.transport.write(
+            f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n".encode()
+        )
+        self.transport.close()
+
+    # -- bytes in ---------------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if self.ws_reader is not None:
+            self._ws_data(data)
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            request = self._upgrade_request
+            self._upgrade_request = None
+            if request is not None:
+                self._upgrade(request, data[exc.args[0]:])
+            else:
+                self._fail(400)
+        except httptools.HttpParserError as exc:
+            if self._too_large:
+                logger.info("refused request from %s: %s over its limit", self._peer_name(),
+                            "head" if self._too_large == 431 else "body")
+                self._fail(self._too_large)
+            else:
+                logger.info("refused request from %s: malformed HTTP (%s)", self._peer_name(), exc)
+                self._fail(400)
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._header_size = 0
+        self._body = []
+        if self._timer is None:
+            self._arm_header_timer()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._header_size += len(url)
+        if self._header_size > self.server.limits.max_header_size:
+            self._too_large = 431
+            raise ValueError("request head too large")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_size += len(name) + len(value) + 4
+        if self._header_size > self.server.limits.max_header_size:
+            self._too_large = 431
+            raise ValueError("request head too large")
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        limit = self.server.engine.options.max_http_buffer_size
+        if limit is not None:
+            for name, value in self._headers:
+                if name.lower() == b"content-length" and value.isdigit() and int(value) > limit:
+                    self._too_large = 413
+                    raise ValueError("body too large")
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+        limit = self.server.engine.options.max_http_buffer_size
+        if limit is not None and sum(map(len, self._body)) > limit:
+            self._too_large = 413
+            raise ValueError("body too large")
+
+    def on_message_complete(self) -> None:
+        parsed = httptools.parse_url(self._url)
+        headers: dict[str, str] = {}
+        for name, value in self._headers:
+            key = name.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            headers[key] = headers[key] + ", " + text if key in headers else text
+        raw_query = parsed.query.decode("latin-1") if parsed.query else ""
+        request = HttpRequest(
+            method=self.parser.get_method().decode(),
+            path=parsed.path.decode("latin-1"),
+            query=dict(parse_qsl(raw_query, keep_blank_values=True)),
+            headers=headers,
+            body=b"".join(self._body),
+            client=self.server.client_of(self.transport),
+            scheme=self.server.scheme,
+            raw_query=raw_query,
+        )
+        if self.parser.should_upgrade():
+            self._upgrade_request = request
+            return
+        if self._busy is not None:
+            self._queue.append(request)
+            self.transport.pause_reading()
+            return
+        self._handle(request)
+
+    # -- answering --------------------------------------------------------------------------
+    def _handle(self, request: HttpRequest) -> None:
+        self._busy = request
+        result: Any = None
+        try:
+            if request.path.startswith(self.server.engine.path) or self.server.extra is None:
+                result = self.server.engine.handle_http(request)
+            else:
+                result = self.server.extra(request)
+                if result is None:
+                    result = self.server.engine.handle_http(request)
+        except Exception:
+            logger.exception("request handler failed for %s %s", request.method, request.url)
+            result = HttpResponse(500)
+        if isinstance(result, HttpResponse):
+            self._respond(request, result)
+            return
+        future = asyncio.ensure_future(result)
+        future.add_done_callback(lambda f: self._respond_future(request, f))
+
+    def _respond_future(self, request: HttpRequest, future: asyncio.Future[HttpResponse]) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            logger.error("request handler failed for %s %s", request.method, request.url, exc_info=exc)
+            self._respond(request, HttpResponse(500))
+        else:
+            self._respond(request, future.result())
+
+    def _respond(self, request: HttpRequest, response: HttpResponse) -> None:
+        if self._busy is not request or self.transport is None or self.transport.is_closing():
+            return
+        keep_alive = self.parser.should_keep_alive() and not self.server.closing
+        head = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, '')}"]
+        has_length = False
+        for name, value in response.headers:
+            head.append(f"{name}: {value}")
+            has_length = has_length or name.lower() == "content-length"
+        if not has_length and response.status not in (204, 304):
+            head.append(f"Content-Length: {len(response.body)}")
+        if not keep_alive:
+            head.append("Connection: close")
+        head.append("\r\n")
+        self.transport.write("\r\n".join(head).encode("latin-1") + response.body)
+        self._busy = None
+        if not keep_alive:
+            self.transport.close()
+        elif self._queue:
+            self._handle(self._queue.pop(0))
+            if not self._queue:
+                self.transport.resume_reading()
+
+    # -- WebSocket --------------------------------------------------------------------------
+    def _upgrade(self, request: HttpRequest, rest: bytes) -> None:
+        engine = self.server.engine
+        headers = request.headers
+        key = headers.get("sec-websocket-key")
+        if (
+            request.method != "GET"
+            or "websocket" not in headers.get("upgrade", "").lower()
+            or not key
+            or headers.get("sec-websocket-version") != "13"
+        ):
+            logger.info("refused WebSocket from %s: not a valid RFC 6455 upgrade", self._peer_name())
+            self._busy = request
+            self._respond(request, HttpResponse(400, [("Connection", "close")], b""))
+            self.transport.close()
+            return
+        refusal = engine.check_websocket(request)
+        if refusal is not None:
+            self._busy = request
+            refusal.headers.append(("Connection", "close"))
+            self._respond(request, refusal)
+            self.transport.close()
+            return
+        deflate = None
+        if engine.options.per_message_deflate:
+            deflate = negotiate_deflate(headers.get("sec-websocket-extensions"), engine.options.compression_threshold)
+        lines = [
+            "HTTP/1.1 101 Switching Protocols",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Accept: {accept_key(key)}",
+        ]
+        if deflate is not None:
+            lines.append(f"Sec-WebSocket-Extensions: {deflate.response_header()}")
+        self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.ws_reader = FrameReader(max_size=engine.options.max_http_buffer_size, deflate=deflate)
+        self.ws_peer = _Peer(self, deflate)
+        self.receiver = engine.open_websocket(request, self.ws_peer)
+        if rest:
+            self._ws_data(rest)
+
+    def _ws_data(self, data: bytes) -> None:
+        reader = self.ws_reader
+        peer = self.ws_peer
+        assert reader is not None and peer is not None
+        try:
+            frames = reader.feed(data)
+        except WebSocketError as exc:
+            logger.info("closing WebSocket from %s: %s", self._peer_name(), exc)
+            receiver, self.receiver = self.receiver, None
+            peer.close(exc.code, exc.reason)
+            if receiver is not None:
+                receiver.on_close(f"websocket error {exc.code}: {exc.reason}")
+            return
+        receiver = self.receiver
+        for opcode, payload in frames:
+            if receiver is None:
+                return
+            if opcode == OP_TEXT:
+                receiver.on_text(payload)  # type: ignore[arg-type]
+            elif opcode == OP_BINARY:
+                receiver.on_binary(payload)  # type: ignore[arg-type]
+            elif opcode == OP_PING:
+                if not peer.closing:
+                    self.transport.write(build_frame(OP_PONG, payload))  # type: ignore[arg-type]
+            elif opcode == OP_CLOSE:
+                code = int.from_bytes(payload[:2], "big") if payload else 1000  # type: ignore[arg-type]
+                self.receiver = None
+                peer.close(code if code != 1005 else 1000)
+                receiver.on_close()
+                return
+            receiver = self.receiver
+
+
+class HttpServer:
+    """The listening side: accepts connections, and shuts down gracefully."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        extra: ExtraHandler | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        ssl: Any = None,
+    ) -> None:
+        self.engine = engine
+        self.extra = extra
+        self.limits = limits
+        self.ssl = ssl
+        self.scheme = "https" if ssl else "http"
+        self.connections: set[HttpProtocol] = set()
+        self.closing = False
+        self._servers: list[asyncio.AbstractServer] = []
+        self.loop = asyncio.get_event_loop()
+
+    @staticmethod
+    def client_of(transport: Any) -> tuple[str, int] | None:
+        peer = transport.get_extra_info("peername") if transport else None
+        return (peer[0], peer[1]) if peer else None
+
+    async def listen(self, host: str = "127.0.0.1", port: int = 8000, *, sock: Any = None) -> list[tuple[str, int]]:
+        self.loop = asyncio.get_running_loop()
+        if sock is not None:
+            server = await self.loop.create_server(lambda: HttpProtocol(self), sock=sock, ssl=self.ssl, backlog=2048)
+        else:
+            server = await self.loop.create_server(
+                lambda: HttpProtocol(self), host, port, ssl=self.ssl, backlog=2048, reuse_address=True
+            )
+        self._servers.append(server)
+        return [s.getsockname()[:2] for s in server.sockets]
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Stop accepting, close every session with "server shutting down", flush, disconnect."""
+        self.closing = True
+        for server in self._servers:
+            server.close()
+        self.engine.close_all("server shutting down")
+        await asyncio.sleep(0)
+        deadline = self.loop.time() + timeout
+        while any(c.transport.get_write_buffer_size() for c in self.connections if c.transport) and (
+            self.loop.time() < deadline
+        ):
+            await asyncio.sleep(0.01)
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+
+
+async def serve(
+    engine: Engine,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    extra: ExtraHandler | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    ssl: Any = None,
+    ready: Callable[[list[tuple[str, int]]], None] | None = None,
+) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down gracefully."""
+    server = HttpServer(engine, extra=extra, limits=limits, ssl=ssl)
+    addresses = await server.listen(host, port)
+    for address in addresses:
+        logger.info("socketeer listening on %s://%s:%d", server.scheme, *address)
+    if ready is not None:
+        ready(addresses)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread
+            pass
+    try:
+        await stop.wait()
+    finally:
+        logger.info("socketeer shutting down (pid %d)", os.getpid())
+        await server.close()

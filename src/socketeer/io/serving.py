@@ -1,0 +1,80 @@
+"""What every servable application shares: an engine, ``listen``, ``shutdown`` and ``run``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import mimetypes
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..limits import DEFAULT_LIMITS, Limits
+from .engine import Engine, HttpRequest, HttpResponse
+from .http import HttpServer, serve
+
+__all__ = ["Servable", "run"]
+
+
+class Servable:
+    """Base of ``socketeer.Server`` and ``socketeer.engineio.Server``.
+
+    ``static_files`` maps URL paths to files (or to ``(content_type, bytes)``) served beside
+    the engine, so a demo or a small app needs nothing but the server.
+    """
+
+    engine: Engine
+    limits: Limits = DEFAULT_LIMITS
+    static_files: Mapping[str, str | Path | tuple[str, bytes]] = {}
+    _http: HttpServer | None = None
+
+    def serve_extra(self, request: HttpRequest) -> HttpResponse | None:
+        target = self.static_files.get(request.path)
+        if target is None or request.method not in ("GET", "HEAD"):
+            return None
+        if isinstance(target, tuple):
+            ctype, body = target
+        else:
+            path = Path(target)
+            if not path.is_file():
+                return HttpResponse(404, [("Content-Type", "text/plain")], b"Not Found")
+            body = path.read_bytes()
+            ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            if ctype.startswith("text/") or ctype == "application/javascript":
+                ctype += "; charset=utf-8"
+        return HttpResponse(200, [("Content-Type", ctype)], b"" if request.method == "HEAD" else body)
+
+    async def listen(self, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> list[tuple[str, int]]:
+        """Start the built-in server in the running loop; returns the bound addresses."""
+        if self._http is None:
+            self._http = HttpServer(self.engine, extra=self.serve_extra, limits=self.limits, ssl=kwargs.get("ssl"))
+        return await self._http.listen(host, port, sock=kwargs.get("sock"))
+
+    async def shutdown(self, timeout: float = 5.0) -> None:
+        """Close every session cleanly (clients reconnect elsewhere), then stop serving."""
+        if self._http is not None:
+            http, self._http = self._http, None
+            await http.close(timeout)
+        else:
+            self.engine.close_all("server shutting down")
+
+
+def _install_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def run(app: Servable, host: str = "127.0.0.1", port: int = 8000, *, log_level: str | None = None,
+        ssl: Any = None) -> None:
+    """Serve ``app`` on the built-in server (uvloop) until SIGINT or SIGTERM."""
+    if log_level is not None:
+        logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _install_uvloop()
+
+    async def main() -> None:
+        await serve(app.engine, host, port, extra=app.serve_extra, limits=app.limits, ssl=ssl)
+
+    asyncio.run(main())

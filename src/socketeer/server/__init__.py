@@ -1,0 +1,1 @@
+"""The server APIs over the engine."""

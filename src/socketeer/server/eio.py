@@ -1,0 +1,77 @@
+"""Engine.IO on its own: sessions that exchange text and binary messages, no Socket.IO.
+
+Published as ``socketeer.engineio.Server``; it is also how the transports are tested alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..io.engine import Engine, EngineOptions, EngineSocket
+from ..io.serving import Servable
+
+__all__ = ["EngineIOServer"]
+
+logger = logging.getLogger("socketeer.engineio")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_OPTION_NAMES = frozenset(EngineOptions.__dataclass_fields__)
+
+
+class EngineIOServer(Servable):
+    """``@eio.on("connect" | "message" | "disconnect")`` handlers over one engine.
+
+    Handlers may be plain functions or coroutines: ``connect(session)``,
+    ``message(session, data)`` (``str`` for text, ``bytes`` for binary),
+    ``disconnect(session, reason)``.
+    """
+
+    def __init__(self, path: str = "/engine.io/", **options: Any) -> None:
+        unknown = set(options) - _OPTION_NAMES
+        if unknown:
+            raise TypeError(f"unknown Engine.IO option(s): {', '.join(sorted(unknown))}")
+        if "transports" in options:
+            options["transports"] = tuple(options["transports"])
+        self.engine = Engine(self, EngineOptions(path=path, **options))
+        self._handlers: dict[str, Callable[..., Any]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def on(self, event: str) -> Callable[[F], F]:
+        if event not in ("connect", "message", "disconnect"):
+            raise ValueError(f"Engine.IO servers emit connect, message and disconnect, not {event!r}")
+
+        def register(fn: F) -> F:
+            self._handlers[event] = fn
+            return fn
+
+        return register
+
+    def _call(self, event: str, *args: Any) -> None:
+        fn = self._handlers.get(event)
+        if fn is None:
+            return
+        result = fn(*args)
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(result)
+            self._tasks.add(task)
+            task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("Engine.IO handler failed", exc_info=task.exception())
+
+    # EngineHandler
+    def on_connect(self, socket: EngineSocket) -> None:
+        self._call("connect", socket)
+
+    def on_message(self, socket: EngineSocket, data: str | bytes) -> None:
+        self._call("message", socket, data)
+
+    def on_disconnect(self, socket: EngineSocket, reason: str, description: str | None) -> None:
+        self._call("disconnect", socket, reason)
