@@ -83,6 +83,8 @@ def decode_text(text: str) -> Packet:
     ptype = _BY_CHAR.get(first)
     if ptype is None:
         raise EngineIOPacketError(f"unknown Engine.IO packet type {first!r}")
+    if ptype is PacketType.MESSAGE:
+        return Packet(ptype, text[1:])  # "4" is an empty message, never a message of None
     return Packet(ptype, text[1:] if len(text) > 1 else None)
 
 

@@ -272,7 +272,7 @@ class Engine:
     def _payload_response(self, request: HttpRequest, items: list[Outgoing], poll_request: bool) -> HttpResponse:
         text = encode_payload(i.data if isinstance(i, SharedMessage) else i for i in items)
         body = text.encode()
-        headers = [("Content-Type", "text/plain; charset=UTF-8")]
+        headers = [("Content-Type", "text/plain; charset=UTF-8"), ("cache-control", "no-store")]
         if self.options.http_compression and len(body) >= self.options.compression_threshold:
             accept = request.headers.get("accept-encoding", "")
             if "gzip" in accept:
@@ -281,7 +281,7 @@ class Engine:
             elif "deflate" in accept:
                 body = zlib.compress(body)
                 headers.append(("Content-Encoding", "deflate"))
-        return HttpResponse(200, headers + self._cors(request), body)
+        return HttpResponse(200, self._cors(request) + headers, body)
 
     # -- timers -----------------------------------------------------------------------------
     def _rearm(self, sock: EngineSocket) -> None:
@@ -379,28 +379,29 @@ class Engine:
                 sock._timer.cancel()
 
     # -- HTTP -------------------------------------------------------------------------------
-    def _cors(self, request: HttpRequest) -> list[tuple[str, str]]:
+    def _allowed_origin(self, request: HttpRequest) -> str | None:
         allowed = self.options.cors_allowed_origins
         origin = request.headers.get("origin")
-        if allowed is None or origin is None:
-            return []
         if allowed == "*":
-            value = origin if self.options.cors_credentials else "*"
-        elif callable(allowed):
-            if not allowed(origin):
-                return []
-            value = origin
-        elif isinstance(allowed, str):
-            if origin != allowed:
-                return []
-            value = origin
-        elif origin in allowed:
-            value = origin
-        else:
+            return origin if (self.options.cors_credentials and origin) else "*"
+        if origin is None or allowed is None:
+            return None
+        if callable(allowed):
+            return origin if allowed(origin) else None
+        if isinstance(allowed, str):
+            return origin if origin == allowed else None
+        return origin if origin in allowed else None
+
+    def _cors(self, request: HttpRequest, vary: str = "Origin") -> list[tuple[str, str]]:
+        """The headers the reference's ``cors`` middleware adds; none when CORS is off."""
+        if self.options.cors_allowed_origins is None:
             return []
-        headers = [("Access-Control-Allow-Origin", value)]
+        value = self._allowed_origin(request)
+        headers = []
+        if value is not None:
+            headers.append(("Access-Control-Allow-Origin", value))
         if value != "*":
-            headers.append(("Vary", "Origin"))
+            headers.append(("Vary", vary))
         if self.options.cors_credentials:
             headers.append(("Access-Control-Allow-Credentials", "true"))
         return headers
@@ -408,15 +409,19 @@ class Engine:
     def _error(self, request: HttpRequest, error: HandshakeError) -> HttpResponse:
         return HttpResponse(
             error.http_status,
-            [("Content-Type", "application/json"), *self._cors(request)],
+            [*self._cors(request), ("Content-Type", "application/json")],
             handshake.error_body(error),
         )
+
+    def websocket_headers(self, request: HttpRequest) -> list[tuple[str, str]]:
+        """Extra headers of the 101 answer (the reference adds its CORS headers there too)."""
+        return self._cors(request)
 
     def handle_http(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
         """Answer a request under ``path``: a long-polling GET may return a future."""
         if request.path != self.path:
             return self._serve_bundle(request)
-        if request.method == "OPTIONS":
+        if request.method == "OPTIONS" and self.options.cors_allowed_origins is not None:
             return self._preflight(request)
         sid = request.query.get("sid")
         sock = self.sessions.get(sid) if sid else None
@@ -439,12 +444,14 @@ class Engine:
         return self._error(request, handshake.handshake_error(handshake.ErrorCode.BAD_REQUEST))
 
     def _preflight(self, request: HttpRequest) -> HttpResponse:
-        headers = self._cors(request)
-        if headers:
-            headers.append(("Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE"))
-            wanted = request.headers.get("access-control-request-headers")
-            if wanted:
-                headers.append(("Access-Control-Allow-Headers", wanted))
+        star = self._allowed_origin(request) == "*"
+        headers = self._cors(request, vary="Origin, Access-Control-Request-Headers")
+        headers.append(("Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE"))
+        if star:
+            headers.append(("Vary", "Access-Control-Request-Headers"))
+        wanted = request.headers.get("access-control-request-headers")
+        if wanted:
+            headers.append(("Access-Control-Allow-Headers", wanted))
         headers.append(("Content-Length", "0"))
         return HttpResponse(204, headers)
 
@@ -543,12 +550,13 @@ class Engine:
 
     def _poll_post(self, sock: EngineSocket, request: HttpRequest) -> HttpResponse:
         core = sock.core
-        ok = HttpResponse(200, [("Content-Type", "text/html"), *self._cors(request)], b"ok")
+        ok_headers = [*self._cors(request), ("Content-Type", "text/html"), ("cache-control", "no-store")]
+        ok = HttpResponse(200, ok_headers, b"ok")
         try:
             packets = decode_payload(request.body, self.options.max_http_buffer_size)
         except PayloadTooLarge as exc:
-            logger.info("closing %s: %s", sock.sid, exc)
-            self._finish(sock, core.transport_error(str(exc)))
+            # The reference drops the body and keeps the session; so do we.
+            logger.info("refused POST for %s: %s", sock.sid, exc)
             return HttpResponse(413, self._cors(request))
         except PayloadError as exc:
             logger.info("closing %s: undecodable payload: %s", sock.sid, exc)
@@ -581,9 +589,9 @@ class Engine:
             )
         except HandshakeError as exc:
             logger.info("refused WebSocket %s from %s: %s", request.url, request.client, exc.message)
-            return self._error(request, exc)
+            return HttpResponse(400, [("Content-type", "text/html")], exc.message.encode())
         if sid is None and request.query.get("transport") != "websocket":
-            return self._error(request, handshake.handshake_error(handshake.ErrorCode.BAD_REQUEST))
+            return HttpResponse(400, [("Content-type", "text/html")], b"Bad request")
         return None
 
     def open_websocket(self, request: HttpRequest, peer: WebSocketPeer) -> WebSocketReceiver:

@@ -389,6 +389,7 @@ class HttpProtocol(asyncio.Protocol):
         ]
         if deflate is not None:
             lines.append(f"Sec-WebSocket-Extensions: {deflate.response_header()}")
+        lines.extend(f"{name}: {value}" for name, value in engine.websocket_headers(request))
         self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         if self._timer is not None:
             self._timer.cancel()

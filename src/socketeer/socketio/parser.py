@@ -156,6 +156,8 @@ def _parse_text(text: str, limits: Limits) -> _Header:
         if not count.isdigit() or not count.isascii():
             raise SocketIOPacketError("illegal attachments: expected <count>- after the packet type")
         attachments = int(count) if len(count) < 10 else 10**10
+        if attachments < 1:  # as the reference (4.2.7): a binary packet has attachments
+            raise SocketIOPacketError("illegal attachments: a binary packet announces at least one")
         if limits.max_attachments is not None and attachments > limits.max_attachments:
             raise TooManyAttachments(
                 f"{count} attachments announced, over the limit of {limits.max_attachments}"
@@ -179,6 +181,8 @@ def _parse_text(text: str, limits: Limits) -> _Header:
     if i < n:
         try:
             payload = _json.loads(text[i:])
+        except TooDeeplyNested:
+            raise
         except ValueError as exc:
             raise SocketIOPacketError(f"invalid JSON payload: {exc}") from None
         if not _payload_valid(ptype, payload):
