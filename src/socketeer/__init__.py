@@ -20,20 +20,29 @@ from .exceptions import (
 )
 from .io.serving import run
 from .limits import Limits
+from .server.broadcast import BroadcastOperator
+from .server.namespace import Namespace
+from .server.server import Server
+from .server.socket import Handshake, Socket
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AckTimeout",
+    "BroadcastOperator",
     "ConnectionClosed",
     "ConnectionError",
     "ConnectionRefused",
     "DecodeError",
+    "Handshake",
     "HandshakeError",
     "LimitExceeded",
     "Limits",
+    "Namespace",
     "PayloadTooLarge",
     "ProtocolError",
+    "Server",
+    "Socket",
     "SocketeerError",
     "__version__",
     "run",

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -37,7 +35,7 @@ from .websocket import (
     negotiate_deflate,
 )
 
-__all__ = ["HttpServer", "serve"]
+__all__ = ["HttpServer"]
 
 logger = logging.getLogger("socketeer.http")
 
@@ -488,34 +486,3 @@ class HttpServer:
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
-
-
-async def serve(
-    engine: Engine,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    *,
-    extra: ExtraHandler | None = None,
-    limits: Limits = DEFAULT_LIMITS,
-    ssl: Any = None,
-    ready: Callable[[list[tuple[str, int]]], None] | None = None,
-) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down gracefully."""
-    server = HttpServer(engine, extra=extra, limits=limits, ssl=ssl)
-    addresses = await server.listen(host, port)
-    for address in addresses:
-        logger.info("socketeer listening on %s://%s:%d", server.scheme, *address)
-    if ready is not None:
-        ready(addresses)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread
-            pass
-    try:
-        await stop.wait()
-    finally:
-        logger.info("socketeer shutting down (pid %d)", os.getpid())
-        await server.close()

@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import mimetypes
+import signal
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..limits import DEFAULT_LIMITS, Limits
 from .engine import Engine, HttpRequest, HttpResponse
-from .http import HttpServer, serve
+from .http import HttpServer
 
 __all__ = ["Servable", "run"]
+
+logger = logging.getLogger("socketeer")
 
 
 class Servable:
@@ -69,12 +72,24 @@ def _install_uvloop() -> None:
 
 def run(app: Servable, host: str = "127.0.0.1", port: int = 8000, *, log_level: str | None = None,
         ssl: Any = None) -> None:
-    """Serve ``app`` on the built-in server (uvloop) until SIGINT or SIGTERM."""
+    """Serve ``app`` on the built-in server (uvloop) until SIGINT or SIGTERM, then shut down
+    gracefully: stop accepting, close every session so clients reconnect elsewhere, flush."""
     if log_level is not None:
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _install_uvloop()
 
     async def main() -> None:
-        await serve(app.engine, host, port, extra=app.serve_extra, limits=app.limits, ssl=ssl)
+        addresses = await app.listen(host, port, ssl=ssl)
+        for address in addresses:
+            logger.info("socketeer listening on %s://%s:%d", "https" if ssl else "http", *address[:2])
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            logger.info("socketeer shutting down")
+            await app.shutdown()
 
     asyncio.run(main())

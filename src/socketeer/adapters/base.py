@@ -1,0 +1,278 @@
+"""The adapter: who is in which room, and how a packet reaches the sockets it is meant for.
+
+``Adapter`` is the interface a multi-node adapter implements (the Redis adapter overrides only
+what crosses nodes: broadcasts, server-side operations and the server count). The default,
+``InMemoryAdapter``, serves one process. Every broadcast is encoded once: the parser's output
+becomes shared Engine.IO packets (``SharedMessage``) and each transport frames them once.
+
+Connection state recovery lives here too, as in the reference's ``SessionAwareAdapter``:
+EVENT packets without an ack id get an offset appended and are kept for
+``max_disconnection_duration``; a socket that comes back within that time gets what it missed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..engineio.session import SharedMessage
+from ..socketio.packets import Packet, PacketType
+
+if TYPE_CHECKING:
+    from ..server.namespace import Namespace
+    from ..server.socket import Socket
+
+__all__ = ["Adapter", "BroadcastOptions", "InMemoryAdapter", "PersistedSession", "RestoredSession"]
+
+logger = logging.getLogger("socketeer.adapter")
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastOptions:
+    rooms: frozenset[str] = frozenset()
+    except_rooms: frozenset[str] = frozenset()
+    volatile: bool = False
+    compress: bool = True
+    #: Only this node's sockets (multi-node adapters honour it; one node ignores it).
+    local: bool = False
+    timeout: float | None = None
+
+
+@dataclass(slots=True)
+class PersistedSession:
+    sid: str
+    pid: str
+    rooms: list[str]
+    data: Any
+    disconnected_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(slots=True)
+class RestoredSession:
+    sid: str
+    pid: str
+    rooms: list[str]
+    data: Any
+    #: What the socket missed, in order, as packets ready to send.
+    missed_packets: list[Packet]
+
+
+def to_engine_items(encoded: list[str | bytes]) -> list[SharedMessage]:
+    """Parser output as shared Engine.IO packets: text gets the MESSAGE type, binary goes bare."""
+    return [SharedMessage("4" + part if isinstance(part, str) else part) for part in encoded]
+
+
+class Adapter:
+    """The interface. Room bookkeeping and local delivery are implemented here for every
+    adapter; a multi-node adapter extends ``broadcast`` and the server-side operations."""
+
+    def __init__(self, namespace: Namespace) -> None:
+        self.nsp = namespace
+        self.rooms: dict[str, set[str]] = {}
+        self.sids: dict[str, set[str]] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def init(self) -> None:
+        """Called once when the namespace is created (connect to a broker here)."""
+
+    async def close(self) -> None:
+        """Called when the server shuts down."""
+
+    def server_count(self) -> int:
+        return 1
+
+    # -- rooms -------------------------------------------------------------------------------
+    def add_all(self, sid: str, rooms: Iterable[str]) -> None:
+        mine = self.sids.get(sid)
+        if mine is None:
+            mine = self.sids[sid] = set()
+        for room in rooms:
+            mine.add(room)
+            members = self.rooms.get(room)
+            if members is None:
+                self.rooms[room] = {sid}
+            else:
+                members.add(sid)
+
+    def delete(self, sid: str, room: str) -> None:
+        mine = self.sids.get(sid)
+        if mine is not None:
+            mine.discard(room)
+        members = self.rooms.get(room)
+        if members is not None:
+            members.discard(sid)
+            if not members:
+                del self.rooms[room]
+
+    def delete_all(self, sid: str) -> None:
+        for room in self.sids.pop(sid, ()):
+            members = self.rooms.get(room)
+            if members is not None:
+                members.discard(sid)
+                if not members:
+                    del self.rooms[room]
+
+    def socket_rooms(self, sid: str) -> set[str]:
+        return set(self.sids.get(sid, ()))
+
+    def matching_sids(self, opts: BroadcastOptions) -> set[str] | Iterable[str]:
+        """The local socket ids a broadcast reaches; no work proportional to all clients
+        when rooms are named."""
+        if opts.rooms:
+            rooms = self.rooms
+            if len(opts.rooms) == 1:
+                (room,) = opts.rooms
+                targets: set[str] = set(rooms.get(room, ()))
+            else:
+                targets = set()
+                for room in opts.rooms:
+                    targets.update(rooms.get(room, ()))
+        elif not opts.except_rooms:
+            return list(self.sids)
+        else:
+            targets = set(self.sids)
+        for room in opts.except_rooms:
+            members = self.rooms.get(room)
+            if members:
+                targets.difference_update(members)
+        return targets
+
+    def local_sockets(self, opts: BroadcastOptions) -> list[Socket]:
+        sockets = self.nsp.sockets
+        return [s for sid in self.matching_sids(opts) if (s := sockets.get(sid)) is not None]
+
+    # -- delivery ----------------------------------------------------------------------------
+    def encode(self, packet: Packet) -> list[SharedMessage]:
+        return to_engine_items(self.nsp.server.parser_encode(packet))
+
+    def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
+        self.deliver_local(self.encode(packet), opts)
+
+    def deliver_local(self, items: list[SharedMessage], opts: BroadcastOptions) -> int:
+        sockets = self.nsp.sockets
+        count = 0
+        volatile = opts.volatile
+        for sid in self.matching_sids(opts):
+            sock = sockets.get(sid)
+            if sock is None:
+                continue
+            conn = sock.conn
+            if volatile and not conn.writable:
+                continue
+            conn.send_packets(items)
+            count += 1
+        return count
+
+    def broadcast_with_ack(
+        self,
+        packet: Packet,
+        opts: BroadcastOptions,
+        on_count: Callable[[int], None],
+        on_ack: Callable[[Any], None],
+    ) -> None:
+        """Send with one ack id shared by every recipient (so it is still encoded once);
+        ``on_count`` learns how many answers to expect, ``on_ack`` gets each answer."""
+        assert packet.id is not None
+        items = self.encode(packet)
+        count = 0
+        for sock in self.local_sockets(opts):
+            if opts.volatile and not sock.conn.writable:
+                continue
+            sock._expect_ack(packet.id, on_ack)
+            sock.conn.send_packets(items)
+            count += 1
+        on_count(count)
+
+    # -- server-side operations ----------------------------------------------------------------
+    async def fetch_sockets(self, opts: BroadcastOptions) -> list[Any]:
+        return list(self.local_sockets(opts))
+
+    def add_sockets(self, opts: BroadcastOptions, rooms: list[str]) -> None:
+        for sock in self.local_sockets(opts):
+            sock.join(rooms)
+
+    def del_sockets(self, opts: BroadcastOptions, rooms: list[str]) -> None:
+        for sock in self.local_sockets(opts):
+            for room in rooms:
+                sock.leave(room)
+
+    def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
+        for sock in self.local_sockets(opts):
+            sock.disconnect(close)
+
+    def server_side_emit(self, args: list[Any], on_count: Callable[[int], None] | None = None,
+                         on_ack: Callable[[Any], None] | None = None) -> None:
+        logger.info("server_side_emit(%r) on a single node: no other server to receive it", args[:1])
+        if on_count is not None:
+            on_count(0)
+
+    # -- connection state recovery --------------------------------------------------------------
+    def persist_session(self, session: PersistedSession) -> None:
+        """One node keeps nothing unless recovery is on (see ``InMemoryAdapter``)."""
+
+    def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
+        return None
+
+
+class InMemoryAdapter(Adapter):
+    """The default adapter, with connection state recovery when the server enables it."""
+
+    def __init__(self, namespace: Namespace) -> None:
+        super().__init__(namespace)
+        recovery = namespace.server.recovery
+        self._max_age = recovery.max_disconnection_duration if recovery else 0.0
+        self._sessions: dict[str, PersistedSession] = {}
+        #: (offset, time, packet, options) of every recoverable packet, oldest first.
+        self._packets: deque[tuple[str, float, Packet, BroadcastOptions]] = deque()
+        self._prefix = format(int(time.time() * 1000), "x")
+        self._counter = itertools.count()
+
+    def _next_offset(self) -> str:
+        return f"{self._prefix}-{next(self._counter)}"
+
+    def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
+        if self._max_age and packet.type is PacketType.EVENT and packet.id is None and not opts.volatile:
+            offset = self._next_offset()
+            packet = Packet(packet.type, packet.namespace, [*packet.data, offset], None)
+            now = time.monotonic()
+            self._packets.append((offset, now, packet, opts))
+            self._trim(now)
+        self.deliver_local(self.encode(packet), opts)
+
+    def _trim(self, now: float) -> None:
+        horizon = now - self._max_age
+        packets = self._packets
+        while packets and packets[0][1] < horizon:
+            packets.popleft()
+        if len(self._sessions) > 0:
+            for pid in [p for p, s in self._sessions.items() if s.disconnected_at < horizon]:
+                del self._sessions[pid]
+
+    def persist_session(self, session: PersistedSession) -> None:
+        if self._max_age:
+            self._sessions[session.pid] = session
+
+    def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
+        if not self._max_age:
+            return None
+        self._trim(time.monotonic())
+        session = self._sessions.pop(pid, None)
+        if session is None:
+            return None
+        missed: list[Packet] = []
+        found = False
+        rooms = set(session.rooms)
+        for packet_offset, _, packet, opts in self._packets:
+            if found:
+                if (not opts.rooms or opts.rooms & rooms) and not (opts.except_rooms & rooms):
+                    missed.append(packet)
+            elif packet_offset == offset:
+                found = True
+        if not found:
+            return None
+        return RestoredSession(session.sid, session.pid, session.rooms, session.data, missed)

@@ -1,0 +1,193 @@
+"""Broadcast operators: immutable, chainable selections of sockets, as the reference's.
+
+``io.to("a").except_("b").volatile.emit(...)`` builds a new operator at each step (so a
+stored operator can be reused safely) and ends in one adapter call. Emitting returns a
+``Done``: the packet is already queued, and ``await`` on it returns at once, so both
+``io.emit(...)`` and ``await io.emit(...)`` are right.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Generator, Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from ..adapters.base import BroadcastOptions
+from ..exceptions import AckTimeout
+from ..socketio.packets import RESERVED_EVENTS, Packet, PacketType
+
+if TYPE_CHECKING:
+    from .namespace import Namespace
+
+__all__ = ["DONE", "BroadcastOperator", "Done"]
+
+
+class Done:
+    """An awaitable that is already complete."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return iter(())  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return "<Done>"
+
+
+DONE = Done()
+
+
+def _rooms(room: str | Iterable[str]) -> frozenset[str]:
+    return frozenset((room,)) if isinstance(room, str) else frozenset(room)
+
+
+class BroadcastOperator:
+    __slots__ = ("_nsp", "_opts")
+
+    def __init__(
+        self,
+        nsp: Namespace,
+        rooms: frozenset[str] = frozenset(),
+        except_rooms: frozenset[str] = frozenset(),
+        opts: BroadcastOptions | None = None,
+    ) -> None:
+        self._nsp = nsp
+        base = opts or BroadcastOptions()
+        if rooms or except_rooms:
+            base = replace(base, rooms=base.rooms | rooms, except_rooms=base.except_rooms | except_rooms)
+        self._opts = base
+
+    def _with(self, **changes: Any) -> BroadcastOperator:
+        return BroadcastOperator(self._nsp, opts=replace(self._opts, **changes))
+
+    # -- selection ---------------------------------------------------------------------------
+    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+        return self._with(rooms=self._opts.rooms | _rooms(room))
+
+    in_ = to
+
+    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+        return self._with(except_rooms=self._opts.except_rooms | _rooms(room))
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        return self._with(volatile=True)
+
+    @property
+    def local(self) -> BroadcastOperator:
+        return self._with(local=True)
+
+    def compress(self, enabled: bool) -> BroadcastOperator:
+        return self._with(compress=enabled)
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        return self._with(timeout=seconds)
+
+    # -- emitting ----------------------------------------------------------------------------
+    def emit(self, event: str, *args: Any) -> Done:
+        if event in RESERVED_EVENTS:
+            raise ValueError(f'"{event}" is a reserved event name')
+        self._nsp.adapter.broadcast(Packet(PacketType.EVENT, self._nsp.name, [event, *args]), self._opts)
+        return DONE
+
+    def send(self, *args: Any) -> Done:
+        return self.emit("message", *args)
+
+    async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        """Every recipient's answer, in a list; raises ``AckTimeout`` (with the answers it
+        had) when ``timeout(...)`` runs out first."""
+        if event in RESERVED_EVENTS:
+            raise ValueError(f'"{event}" is a reserved event name')
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        answers: list[Any] = []
+        expected: list[int] = []
+
+        def settle() -> None:
+            if expected and len(answers) >= expected[0] and not done.done():
+                done.set_result(None)
+
+        def on_count(count: int) -> None:
+            expected.append(count)
+            settle()
+
+        def on_ack(answer: Any) -> None:
+            answers.append(answer)
+            settle()
+
+        ack_id = self._nsp.next_ack_id()
+        packet = Packet(PacketType.EVENT, self._nsp.name, [event, *args], ack_id)
+        self._nsp.adapter.broadcast_with_ack(packet, self._opts, on_count, on_ack)
+        timeout = self._opts.timeout
+        try:
+            if timeout is None:
+                await done
+            else:
+                await asyncio.wait_for(done, timeout)
+        except TimeoutError:
+            raise AckTimeout(f"{len(answers)} of {expected[0] if expected else '?'} acks for {event!r} "
+                             f"arrived within {timeout} s", list(answers)) from None
+        return answers
+
+    # -- server-side operations -----------------------------------------------------------------
+    async def fetch_sockets(self) -> list[Any]:
+        return await self._nsp.adapter.fetch_sockets(self._opts)
+
+    def sockets_join(self, rooms: str | Iterable[str]) -> Done:
+        self._nsp.adapter.add_sockets(self._opts, sorted(_rooms(rooms)))
+        return DONE
+
+    def sockets_leave(self, rooms: str | Iterable[str]) -> Done:
+        self._nsp.adapter.del_sockets(self._opts, sorted(_rooms(rooms)))
+        return DONE
+
+    def disconnect_sockets(self, close: bool = False) -> Done:
+        self._nsp.adapter.disconnect_sockets(self._opts, close)
+        return DONE
+
+
+class ThreadSafeOperator:
+    """The same chain, usable from any thread: each call is carried out on the server's loop.
+
+    Methods return a ``concurrent.futures.Future`` a thread can wait on.
+    """
+
+    __slots__ = ("_loop", "_op")
+
+    def __init__(self, op: BroadcastOperator, loop: asyncio.AbstractEventLoop) -> None:
+        self._op = op
+        self._loop = loop
+
+    def to(self, room: str | Iterable[str]) -> ThreadSafeOperator:
+        return ThreadSafeOperator(self._op.to(room), self._loop)
+
+    in_ = to
+
+    def except_(self, room: str | Iterable[str]) -> ThreadSafeOperator:
+        return ThreadSafeOperator(self._op.except_(room), self._loop)
+
+    @property
+    def volatile(self) -> ThreadSafeOperator:
+        return ThreadSafeOperator(self._op.volatile, self._loop)
+
+    def timeout(self, seconds: float) -> ThreadSafeOperator:
+        return ThreadSafeOperator(self._op.timeout(seconds), self._loop)
+
+    def emit(self, event: str, *args: Any) -> concurrent.futures.Future[None]:
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                self._op.emit(event, *args)
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(None)
+
+        self._loop.call_soon_threadsafe(run)
+        return future
+
+    def emit_with_ack(self, event: str, *args: Any) -> concurrent.futures.Future[list[Any]]:
+        return asyncio.run_coroutine_threadsafe(self._op.emit_with_ack(event, *args), self._loop)

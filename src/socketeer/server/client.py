@@ -1,0 +1,145 @@
+"""One Engine.IO connection as the Socket.IO server sees it: a decoder and its namespaces."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import DecodeError
+from ..io.engine import EngineSocket
+from ..socketio.packets import Packet, PacketType
+from .handlers import spawn
+from .socket import Handshake, Socket
+
+if TYPE_CHECKING:
+    from .server import Server
+
+__all__ = ["Client"]
+
+logger = logging.getLogger("socketeer.server")
+
+
+class Client:
+    __slots__ = ("_connect_timer", "conn", "decoder", "server", "sockets")
+
+    def __init__(self, server: Server, conn: EngineSocket) -> None:
+        self.server = server
+        self.conn = conn
+        self.decoder = server.new_decoder()
+        self.sockets: dict[str, Socket] = {}
+        timeout = server.connect_timeout
+        self._connect_timer: asyncio.TimerHandle | None = (
+            asyncio.get_running_loop().call_later(timeout, self._connect_timeout) if timeout else None
+        )
+
+    def _connect_timeout(self) -> None:
+        self._connect_timer = None
+        if not self.sockets and not self.conn.closed:
+            logger.info("closing %s: no namespace joined within %s s", self.conn.sid, self.server.connect_timeout)
+            self.conn.close_nowait("forced close")
+
+    def handshake(self, auth: Any) -> Handshake:
+        request = self.conn.request
+        headers = request.headers
+        client = request.client
+        return Handshake(
+            headers=dict(headers),
+            query=dict(request.query),
+            auth=auth if isinstance(auth, dict) else {},
+            address=client[0] if client else "",
+            url=request.url,
+            secure=request.scheme in ("https", "wss"),
+            xdomain="origin" in headers,
+        )
+
+    def send_packet(self, packet: Packet) -> None:
+        self.conn.send_packets(self.server.encode_for_engine(packet))
+
+    # -- incoming ----------------------------------------------------------------------------
+    def on_message(self, data: str | bytes) -> None:
+        decoder = self.decoder
+        try:
+            packet = decoder.feed_text(data) if isinstance(data, str) else decoder.feed_binary(data)
+        except DecodeError as exc:
+            self._protocol_error(str(exc))
+            return
+        if packet is None:
+            if decoder.pending and not self.sockets:
+                # Attachments are never buffered for a connection that joined no namespace.
+                self._protocol_error("binary packet before CONNECT")
+            return
+        nsp = packet.namespace
+        socket = self.sockets.get(nsp)
+        if packet.type is PacketType.CONNECT:
+            if socket is not None:
+                self._protocol_error(f"second CONNECT to {nsp}")
+                return
+            self._on_connect(nsp, packet.data)
+        elif socket is not None:
+            socket._on_packet(packet)
+        else:
+            self._protocol_error(f"{packet.type.name} packet for {nsp}, which this client has not joined")
+
+    def _protocol_error(self, description: str) -> None:
+        logger.info("closing %s from %s: %s", self.conn.sid, self.conn.request.client, description)
+        self.decoder.reset()
+        self.close("parse error")
+
+    def _on_connect(self, name: str, auth: Any) -> None:
+        server = self.server
+        nsp = server._nsps.get(name)
+        if nsp is not None:
+            nsp._connect(self, auth)
+            return
+        if server._parents:
+            spawn(self._connect_dynamic(name, auth), f"dynamic namespace {name}")
+            return
+        self._invalid_namespace(name)
+
+    async def _connect_dynamic(self, name: str, auth: Any) -> None:
+        for parent in self.server._parents:
+            if await parent.matches(name, auth):
+                if self.conn.closed:
+                    return
+                nsp = self.server._nsps.get(name)
+                if nsp is None:
+                    nsp = parent.child(name)
+                    self.server._nsps[name] = nsp
+                    await nsp.adapter.init()
+                nsp._connect(self, auth)
+                return
+        self._invalid_namespace(name)
+
+    def _invalid_namespace(self, name: str) -> None:
+        logger.info("refused %s: invalid namespace %s", self.conn.sid, name)
+        self.send_packet(Packet(PacketType.CONNECT_ERROR, name, {"message": "Invalid namespace"}))
+
+    # -- membership --------------------------------------------------------------------------
+    def _add(self, socket: Socket) -> None:
+        self.sockets[socket.nsp.name] = socket
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+            self._connect_timer = None
+
+    def _remove(self, socket: Socket) -> None:
+        if self.sockets.get(socket.nsp.name) is socket:
+            del self.sockets[socket.nsp.name]
+
+    # -- closing -----------------------------------------------------------------------------
+    def close(self, reason: str, notify_first: Socket | None = None) -> None:
+        """Close the whole connection; every socket on it disconnects with ``reason``."""
+        if notify_first is not None:
+            self.send_packet(Packet(PacketType.DISCONNECT, notify_first.nsp.name))
+            notify_first._on_close("server namespace disconnect")
+        self.on_close(reason)
+        self.conn.close_nowait(reason)
+
+    def on_close(self, reason: str) -> None:
+        """The engine session ended (or is ending): every socket disconnects."""
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+            self._connect_timer = None
+        self.decoder.reset()
+        for socket in list(self.sockets.values()):
+            socket._on_close(reason)

@@ -1,0 +1,252 @@
+"""Namespaces: their handlers, middleware chain, sockets and adapter."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from ..engineio.handshake import new_sid
+from ..exceptions import ConnectionRefused
+from ..socketio.packets import Packet, PacketType
+from .broadcast import DONE, BroadcastOperator, Done
+from .handlers import Handler, call_handler, spawn
+from .socket import Socket
+
+if TYPE_CHECKING:
+    from ..adapters.base import BroadcastOptions, RestoredSession
+    from .client import Client
+    from .server import Server
+
+__all__ = ["Namespace", "ParentNamespace"]
+
+logger = logging.getLogger("socketeer.server")
+
+_CONNECTION_EVENTS = frozenset({"connection", "connect"})
+
+
+def _positional_count(fn: Callable[..., Any]) -> int:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 2
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return 99
+    return sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+
+class Namespace:
+    """``io.of("/admin")``: handlers registered here run for every socket of the namespace.
+
+    ``@nsp.on("connection")`` gets ``(socket, auth)`` (or just ``socket``); any other event
+    gets ``(socket, *args)`` and its return value answers the client's ack.
+    """
+
+    def __init__(self, server: Server, name: str, parent: ParentNamespace | None = None) -> None:
+        self.server = server
+        self.name = name
+        self.parent = parent
+        self.sockets: dict[str, Socket] = {}
+        self._ack_id = 0
+        if parent is not None:  # children share their parent's handlers and middleware
+            self._events: dict[str, Handler] = parent._events
+            self._connection: list[tuple[Handler, int]] = parent._connection
+            self._middlewares: list[Handler] = parent._middlewares
+        else:
+            self._events = {}
+            self._connection = []
+            self._middlewares = []
+        self.adapter = server.adapter_factory(self)
+
+    def __repr__(self) -> str:
+        return f"<Namespace {self.name}>"
+
+    # -- registration -----------------------------------------------------------------------
+    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            if event in _CONNECTION_EVENTS:
+                self._connection.append((Handler(fn), _positional_count(fn)))
+            else:
+                self._events[event] = Handler(fn)
+            return fn
+
+        return register(handler) if handler is not None else register
+
+    def event(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``@nsp.event`` registers ``fn`` under its own name."""
+        return self.on(fn.__name__, fn)  # type: ignore[no-any-return]
+
+    def use(self, middleware: Callable[..., Any]) -> Callable[..., Any]:
+        """Connection middleware ``middleware(socket)``, sync or async, run in order;
+        raise ``ConnectionRefused(message, data)`` to refuse the client."""
+        self._middlewares.append(Handler(middleware))
+        return middleware
+
+    # -- broadcasting ------------------------------------------------------------------------
+    def _op(self) -> BroadcastOperator:
+        return BroadcastOperator(self)
+
+    def _options(self, **kwargs: Any) -> BroadcastOptions:
+        from ..adapters.base import BroadcastOptions
+
+        return replace(BroadcastOptions(), **kwargs)
+
+    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+        return self._op().to(room)
+
+    in_ = to
+
+    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+        return self._op().except_(room)
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        return self._op().volatile
+
+    @property
+    def local(self) -> BroadcastOperator:
+        return self._op().local
+
+    def compress(self, enabled: bool) -> BroadcastOperator:
+        return self._op().compress(enabled)
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        return self._op().timeout(seconds)
+
+    def emit(self, event: str, *args: Any) -> Done:
+        return self._op().emit(event, *args)
+
+    def send(self, *args: Any) -> Done:
+        return self._op().emit("message", *args)
+
+    async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        return await self._op().emit_with_ack(event, *args)
+
+    async def fetch_sockets(self) -> list[Any]:
+        return await self._op().fetch_sockets()
+
+    def sockets_join(self, rooms: str | Iterable[str]) -> Done:
+        return self._op().sockets_join(rooms)
+
+    def sockets_leave(self, rooms: str | Iterable[str]) -> Done:
+        return self._op().sockets_leave(rooms)
+
+    def disconnect_sockets(self, close: bool = False) -> Done:
+        return self._op().disconnect_sockets(close)
+
+    def next_ack_id(self) -> int:
+        """Ack ids count per namespace, as the reference's: one id can then serve every
+        recipient of a broadcast, which keeps it encoded once."""
+        ack_id = self._ack_id
+        self._ack_id += 1
+        return ack_id
+
+    # -- connecting ----------------------------------------------------------------------------
+    def _connect(self, client: Client, auth: dict[str, Any] | None) -> None:
+        server = self.server
+        restored: RestoredSession | None = None
+        recovery = server.recovery
+        if recovery is not None and auth:
+            pid, offset = auth.get("pid"), auth.get("offset")
+            if isinstance(pid, str) and isinstance(offset, str):
+                restored = self.adapter.restore_session(pid, offset)
+        if restored is not None:
+            socket = Socket(self, client, restored.sid, client.handshake(auth), restored.pid)
+            socket.data = restored.data if isinstance(restored.data, dict) else {}
+            socket.recovered = True
+        else:
+            pid = new_sid() if recovery is not None else None
+            socket = Socket(self, client, new_sid(), client.handshake(auth), pid)
+        if self._middlewares and not (restored is not None and recovery is not None and recovery.skip_middlewares):
+            spawn(self._run_middlewares(socket, auth, restored), f"{self!r} middleware")
+        else:
+            self._accept(socket, auth, restored)
+
+    async def _run_middlewares(self, socket: Socket, auth: Any, restored: RestoredSession | None) -> None:
+        for mw in list(self._middlewares):
+            try:
+                result = mw.fn(socket)
+                if inspect.isawaitable(result):
+                    await result
+            except ConnectionRefused as exc:
+                self._refuse(socket.client, exc.message, exc.data)
+                return
+            except Exception as exc:
+                logger.info("middleware of %s refused %s: %r", self.name, socket.client.conn.sid, exc)
+                self._refuse(socket.client, str(exc) or type(exc).__name__, getattr(exc, "data", None))
+                return
+        self._accept(socket, auth, restored)
+
+    def _refuse(self, client: Client, message: str, data: Any) -> None:
+        if client.conn.closed:
+            return
+        payload: dict[str, Any] = {"message": message}
+        if data is not None:
+            payload["data"] = data
+        client.send_packet(Packet(PacketType.CONNECT_ERROR, self.name, payload))
+
+    def _accept(self, socket: Socket, auth: Any, restored: RestoredSession | None) -> None:
+        client = socket.client
+        if client.conn.closed or self.name in client.sockets:
+            return
+        self.sockets[socket.id] = socket
+        client._add(socket)
+        socket.connected = True
+        rooms = [socket.id]
+        if restored is not None:
+            rooms.extend(r for r in restored.rooms if r != socket.id)
+        self.adapter.add_all(socket.id, rooms)
+        if restored is not None:
+            # The reference replays what was missed before it answers the CONNECT.
+            for packet in restored.missed_packets:
+                client.send_packet(packet)
+        answer: dict[str, Any] = {"sid": socket.id}
+        if socket.pid is not None:
+            answer["pid"] = socket.pid
+        client.send_packet(Packet(PacketType.CONNECT, self.name, answer))
+        logger.info("socket %s joined %s%s", socket.id, self.name, " (recovered)" if restored else "")
+        for handler, nargs in list(self._connection):
+            args = (socket, auth) if nargs >= 2 else (socket,)
+            call_handler(handler, args, None, f"{socket!r} connection")
+
+    def _remove(self, socket: Socket) -> None:
+        self.sockets.pop(socket.id, None)
+
+
+class ParentNamespace(Namespace):
+    """A dynamic namespace: ``io.of(re.compile(r"^/team-\\d+$"))`` or ``io.of(predicate)``.
+
+    A child namespace is created on its first connection and shares the parent's handlers
+    and middleware; emitting on the parent reaches every child.
+    """
+
+    def __init__(self, server: Server, matcher: re.Pattern[str] | Callable[..., Any]) -> None:
+        super().__init__(server, f"<dynamic {getattr(matcher, 'pattern', matcher)!s}>")
+        self.matcher = matcher
+        self.children: dict[str, Namespace] = {}
+
+    async def matches(self, name: str, auth: Any) -> bool:
+        if isinstance(self.matcher, re.Pattern):
+            return self.matcher.search(name) is not None
+        try:
+            result = self.matcher(name, auth) if _positional_count(self.matcher) >= 2 else self.matcher(name)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception:
+            logger.exception("namespace predicate failed for %s", name)
+            return False
+        return bool(result)
+
+    def child(self, name: str) -> Namespace:
+        nsp = self.children.get(name)
+        if nsp is None:
+            nsp = self.children[name] = Namespace(self.server, name, parent=self)
+        return nsp
+
+    def emit(self, event: str, *args: Any) -> Done:
+        for child in list(self.children.values()):
+            child.emit(event, *args)
+        return DONE

@@ -1,0 +1,423 @@
+"""A client's connection to one namespace: the object handlers receive as ``socket``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import AckTimeout, ConnectionClosed
+from ..io.engine import EngineSocket
+from ..socketio.packets import RESERVED_EVENTS, Packet, PacketType
+from .broadcast import DONE, BroadcastOperator, Done
+from .handlers import Handler, call_handler
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .namespace import Namespace
+
+__all__ = ["Handshake", "Socket"]
+
+logger = logging.getLogger("socketeer.server")
+
+#: Disconnect reasons after which a session may be recovered (the reference's list).
+RECOVERABLE = frozenset({
+    "transport error", "transport close", "forced close", "ping timeout", "server shutting down",
+    "forced server close",
+})
+
+
+@dataclass(slots=True)
+class Handshake:
+    """What the client said when it connected, as the reference's ``socket.handshake``."""
+
+    headers: dict[str, str]
+    query: dict[str, str]
+    auth: dict[str, Any]
+    address: str
+    url: str
+    secure: bool
+    xdomain: bool
+    issued: int = field(default_factory=lambda: int(time.time() * 1000))
+
+    @property
+    def time(self) -> str:
+        return time.strftime("%a %b %d %Y %H:%M:%S GMT%z", time.localtime(self.issued / 1000))
+
+
+class Ack:
+    """The ``ack`` a handler asks for to answer later; answers once, then does nothing."""
+
+    __slots__ = ("_ack_id", "_socket", "answered")
+
+    def __init__(self, socket: Socket, ack_id: int) -> None:
+        self._socket = socket
+        self._ack_id = ack_id
+        self.answered = False
+
+    def answer_with(self, result: Any) -> None:
+        """A handler's return value answers, unless the ack was already answered."""
+        if not self.answered:
+            self.answered = True
+            self._socket._send_ack(self._ack_id, ack_args(result))
+
+    def __call__(self, *args: Any) -> None:
+        if self.answered:
+            logger.warning("ack %d of socket %s answered twice; the second answer is ignored",
+                           self._ack_id, self._socket.id)
+            return
+        self.answered = True
+        self._socket._send_ack(self._ack_id, list(args))
+
+
+def ack_args(result: Any) -> list[Any]:
+    """A handler's return value as ack arguments: a tuple is several, ``None`` is none."""
+    if result is None:
+        return []
+    if isinstance(result, tuple):
+        return list(result)
+    return [result]
+
+
+class Socket:
+    __slots__ = (
+        "_acks",
+        "_any",
+        "_any_outgoing",
+        "_handlers",
+        "_middlewares",
+        "_once",
+        "client",
+        "conn",
+        "connected",
+        "data",
+        "handshake",
+        "id",
+        "nsp",
+        "pid",
+        "recovered",
+    )
+
+    def __init__(self, nsp: Namespace, client: Client, sid: str, handshake: Handshake, pid: str | None) -> None:
+        self.nsp = nsp
+        self.client = client
+        self.conn: EngineSocket = client.conn
+        self.id = sid
+        self.pid = pid
+        self.handshake = handshake
+        self.data: dict[str, Any] = {}
+        self.connected = False
+        self.recovered = False
+        self._acks: dict[int, Callable[[Any], None]] = {}
+        self._handlers: dict[str, list[Handler]] = {}
+        self._once: set[Handler] = set()
+        self._any: list[Handler] = []
+        self._any_outgoing: list[Handler] = []
+        self._middlewares: list[Handler] = []
+
+    def __repr__(self) -> str:
+        return f"<Socket {self.id} {self.nsp.name}>"
+
+    # -- rooms -------------------------------------------------------------------------------
+    @property
+    def rooms(self) -> set[str]:
+        return self.nsp.adapter.socket_rooms(self.id)
+
+    def join(self, rooms: str | Iterable[str]) -> Done:
+        self.nsp.adapter.add_all(self.id, [rooms] if isinstance(rooms, str) else list(rooms))
+        return DONE
+
+    def leave(self, room: str) -> Done:
+        self.nsp.adapter.delete(self.id, room)
+        return DONE
+
+    # -- emitting ----------------------------------------------------------------------------
+    def _send_packet(self, packet: Packet) -> None:
+        if self._any_outgoing and packet.type is PacketType.EVENT:
+            self._notify_outgoing(packet.data)
+        self.conn.send_packets(self.nsp.server.encode_for_engine(packet))
+
+    def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> Done:
+        """Send an event to this client. Awaiting it is allowed and returns at once."""
+        if event in RESERVED_EVENTS:
+            raise ValueError(f'"{event}" is a reserved event name')
+        if not self.connected:
+            return DONE
+        data = [event, *args]
+        if callback is not None:
+            ack_id = self.nsp.next_ack_id()
+            self._acks[ack_id] = lambda answer: callback(*answer)
+            self._send_packet(Packet(PacketType.EVENT, self.nsp.name, data, ack_id))
+        elif self.nsp.server.recovery is not None:
+            # As the reference: with recovery on, a direct emit is stored (and gets an offset).
+            self.nsp.adapter.broadcast(Packet(PacketType.EVENT, self.nsp.name, data),
+                                       self.nsp._options(rooms=frozenset((self.id,))))
+            if self._any_outgoing:
+                self._notify_outgoing(data)
+        else:
+            self._send_packet(Packet(PacketType.EVENT, self.nsp.name, data))
+        return DONE
+
+    async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
+        """Send an event and wait for the client's answer (one value, or a list of several)."""
+        if event in RESERVED_EVENTS:
+            raise ValueError(f'"{event}" is a reserved event name')
+        if not self.connected:
+            raise ConnectionClosed("socket is not connected")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        ack_id = self.nsp.next_ack_id()
+
+        def answered(answer: list[Any]) -> None:
+            if not future.done():
+                future.set_result(answer)
+
+        self._acks[ack_id] = answered
+        self._send_packet(Packet(PacketType.EVENT, self.nsp.name, [event, *args], ack_id))
+        try:
+            if timeout is None:
+                answer = await future
+            else:
+                answer = await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise AckTimeout(f"no ack for {event!r} from {self.id} within {timeout} s") from None
+        finally:
+            self._acks.pop(ack_id, None)
+        return answer[0] if len(answer) == 1 else (answer if answer else None)
+
+    def send(self, *args: Any) -> Done:
+        return self.emit("message", *args)
+
+    def _expect_ack(self, ack_id: int, on_ack: Callable[[Any], None]) -> None:
+        """Register a broadcast's ack (its answer is passed on whole, as a list)."""
+        self._acks[ack_id] = lambda answer: on_ack(answer[0] if len(answer) == 1 else answer)
+
+    def _send_ack(self, ack_id: int, args: list[Any]) -> None:
+        if self.connected:
+            self._send_packet(Packet(PacketType.ACK, self.nsp.name, args, ack_id))
+
+    # -- broadcasting from this socket -------------------------------------------------------
+    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Everyone in ``room`` except this socket."""
+        return self.broadcast.to(room)
+
+    in_ = to
+
+    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+        return self.broadcast.except_(room)
+
+    @property
+    def broadcast(self) -> BroadcastOperator:
+        return BroadcastOperator(self.nsp, except_rooms=frozenset((self.id,)))
+
+    # -- handlers ----------------------------------------------------------------------------
+    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+        """``socket.on("x", fn)`` or ``@socket.on("x")``: ``fn(*args)`` for this socket only."""
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self._handlers.setdefault(event, []).append(Handler(fn))
+            return fn
+
+        return register(handler) if handler is not None else register
+
+    def once(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            h = Handler(fn)
+            self._handlers.setdefault(event, []).append(h)
+            self._once.add(h)
+            return fn
+
+        return register(handler) if handler is not None else register
+
+    def off(self, event: str | None = None, handler: Callable[..., Any] | None = None) -> None:
+        if event is None:
+            self._handlers.clear()
+        elif handler is None:
+            self._handlers.pop(event, None)
+        else:
+            self._handlers[event] = [h for h in self._handlers.get(event, []) if h.fn is not handler]
+
+    def on_any(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """``handler(event, *args)`` for every incoming event."""
+        self._any.append(Handler(handler))
+        return handler
+
+    def prepend_any(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        self._any.insert(0, Handler(handler))
+        return handler
+
+    def off_any(self, handler: Callable[..., Any] | None = None) -> None:
+        self._any = [] if handler is None else [h for h in self._any if h.fn is not handler]
+
+    def on_any_outgoing(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """``handler(event, *args)`` for every event this socket sends."""
+        self._any_outgoing.append(Handler(handler))
+        return handler
+
+    def off_any_outgoing(self, handler: Callable[..., Any] | None = None) -> None:
+        self._any_outgoing = [] if handler is None else [h for h in self._any_outgoing if h.fn is not handler]
+
+    def use(self, middleware: Callable[..., Any]) -> Callable[..., Any]:
+        """Per-packet middleware: ``middleware(event, args)``; raising refuses the packet and
+        passes the error to this socket's ``error`` handlers."""
+        self._middlewares.append(Handler(middleware))
+        return middleware
+
+    def _notify_outgoing(self, data: list[Any]) -> None:
+        for h in list(self._any_outgoing):
+            call_handler(h, data, None, f"{self!r} outgoing listener")
+
+    # -- incoming ----------------------------------------------------------------------------
+    def _on_packet(self, packet: Packet) -> None:
+        ptype = packet.type
+        if ptype is PacketType.EVENT or ptype is PacketType.BINARY_EVENT:
+            data = packet.data
+            if self._middlewares:
+                self._run_middlewares(data, packet.id, 0)
+            else:
+                self._dispatch(data, packet.id)
+        elif ptype is PacketType.ACK or ptype is PacketType.BINARY_ACK:
+            assert packet.id is not None
+            callback = self._acks.pop(packet.id, None)
+            if callback is None:
+                logger.info("ack %s from %s matches no pending emit; ignored", packet.id, self.id)
+                return
+            try:
+                callback(packet.data)
+            except Exception:
+                logger.exception("ack callback of %r failed", self)
+        elif ptype is PacketType.DISCONNECT:
+            self._on_close("client namespace disconnect")
+
+    def _run_middlewares(self, data: list[Any], ack_id: int | None, index: int) -> None:
+        if index == len(self._middlewares):
+            self._dispatch(data, ack_id)
+            return
+        mw = self._middlewares[index]
+        try:
+            result = mw.fn(data[0], data[1:])
+        except Exception as exc:
+            self._middleware_refused(exc)
+            return
+        if not mw.is_async:
+            self._run_middlewares(data, ack_id, index + 1)
+            return
+
+        async def wait() -> None:
+            try:
+                await result
+            except Exception as exc:
+                self._middleware_refused(exc)
+                return
+            self._run_middlewares(data, ack_id, index + 1)
+
+        call_handler(Handler(wait), (), None, f"{self!r} middleware")
+
+    def _middleware_refused(self, exc: Exception) -> None:
+        handlers = self._handlers.get("error")
+        if not handlers:
+            logger.info("packet from %r refused by middleware: %s", self, exc)
+        for h in handlers or ():
+            call_handler(h, (exc,), None, f"{self!r} error")
+
+    def _dispatch(self, data: list[Any], ack_id: int | None) -> None:
+        event = data[0]
+        args = data[1:]
+        where = f"{self!r} event {event!r}"
+        for h in self._any:
+            call_handler(h, data, None, where)
+        done: Callable[[Any], None] | None = None
+        ack = None
+        if ack_id is not None:
+            ack = Ack(self, ack_id)
+            done = ack.answer_with
+
+        handler = self.nsp._events.get(event)
+        if handler is not None:
+            kwargs = {"ack": ack} if handler.takes_ack and ack is not None else None
+            call_handler(handler, (self, *args), None if handler.takes_ack else done, where, kwargs)
+            done = None  # the namespace-level handler answers the ack
+        handlers = self._handlers.get(event)
+        if handlers:
+            for h in list(handlers):
+                if h in self._once:
+                    self._once.discard(h)
+                    handlers.remove(h)
+                kwargs = {"ack": ack} if h.takes_ack and ack is not None else None
+                call_handler(h, args, None if h.takes_ack else done, where, kwargs)
+                done = None
+
+    # -- leaving -----------------------------------------------------------------------------
+    def disconnect(self, close: bool = False) -> Done:
+        """Disconnect this namespace; with ``close`` the whole connection goes too."""
+        if not self.connected:
+            return DONE
+        if close:
+            self.client.close("forced close", notify_first=self)
+        else:
+            self._send_packet(Packet(PacketType.DISCONNECT, self.nsp.name))
+            self._on_close("server namespace disconnect")
+        return DONE
+
+    def _on_close(self, reason: str) -> None:
+        if not self.connected:
+            return
+        where = f"{self!r} disconnect"
+        for h in list(self._handlers.get("disconnecting", ())):
+            call_handler(h, (reason,), None, where)
+        ns_disconnecting = self.nsp._events.get("disconnecting")
+        if ns_disconnecting is not None:
+            call_handler(ns_disconnecting, (self, reason), None, where)
+        server = self.nsp.server
+        if server.recovery is not None and reason in RECOVERABLE and self.pid is not None:
+            from ..adapters.base import PersistedSession
+
+            self.nsp.adapter.persist_session(PersistedSession(self.id, self.pid, list(self.rooms), self.data))
+        self.nsp.adapter.delete_all(self.id)
+        self.nsp._remove(self)
+        self.client._remove(self)
+        self.connected = False
+        self._acks.clear()
+        logger.info("socket %s left %s: %s", self.id, self.nsp.name, reason)
+        for h in list(self._handlers.get("disconnect", ())):
+            call_handler(h, (reason,), None, where)
+        ns_disconnect = self.nsp._events.get("disconnect")
+        if ns_disconnect is not None:
+            call_handler(ns_disconnect, (self, reason), None, where)
+
+    # -- the rest of the reference's surface ---------------------------------------------------
+    def timeout(self, seconds: float) -> _TimedSocket:
+        """``await socket.timeout(5).emit_with_ack("x")``, as the reference's chain."""
+        return _TimedSocket(self, seconds)
+
+    @property
+    def volatile(self) -> _VolatileSocket:
+        return _VolatileSocket(self)
+
+    def compress(self, enabled: bool) -> Socket:
+        return self  # compression is per transport and threshold; the flag is accepted for parity
+
+
+class _TimedSocket:
+    __slots__ = ("_seconds", "_socket")
+
+    def __init__(self, socket: Socket, seconds: float) -> None:
+        self._socket = socket
+        self._seconds = seconds
+
+    async def emit_with_ack(self, event: str, *args: Any) -> Any:
+        return await self._socket.emit_with_ack(event, *args, timeout=self._seconds)
+
+
+class _VolatileSocket:
+    __slots__ = ("_socket",)
+
+    def __init__(self, socket: Socket) -> None:
+        self._socket = socket
+
+    def emit(self, event: str, *args: Any) -> Done:
+        if self._socket.conn.writable:
+            return self._socket.emit(event, *args)
+        return DONE
