@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ..engineio.handshake import new_sid
 from ..exceptions import ConnectionRefused
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["Namespace", "ParentNamespace"]
 
 logger = logging.getLogger("socketeer.server")
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _CONNECTION_EVENTS = frozenset({"connection", "connect"})
 
@@ -65,8 +67,12 @@ class Namespace:
         return f"<Namespace {self.name}>"
 
     # -- registration -----------------------------------------------------------------------
-    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
-        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @overload
+    def on(self, event: str) -> Callable[[F], F]: ...
+    @overload
+    def on(self, event: str, handler: F) -> F: ...
+    def on(self, event: str, handler: F | None = None) -> Any:
+        def register(fn: F) -> F:
             if event in _CONNECTION_EVENTS:
                 self._connection.append((Handler(fn), _positional_count(fn)))
             else:
@@ -77,7 +83,7 @@ class Namespace:
 
     def event(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """``@nsp.event`` registers ``fn`` under its own name."""
-        return self.on(fn.__name__, fn)  # type: ignore[no-any-return]
+        return self.on(fn.__name__, fn)
 
     def use(self, middleware: Callable[..., Any]) -> Callable[..., Any]:
         """Connection middleware ``middleware(socket)``, sync or async, run in order;

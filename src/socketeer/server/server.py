@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from ..adapters.base import Adapter, InMemoryAdapter
 from ..engineio.session import Outgoing
@@ -25,6 +25,8 @@ from .namespace import Namespace, ParentNamespace
 __all__ = ["RecoveryOptions", "Server"]
 
 logger = logging.getLogger("socketeer.server")
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _ENGINE_OPTIONS = frozenset(EngineOptions.__dataclass_fields__) - {"path"}
 
@@ -116,8 +118,13 @@ class Server(Servable):
         return parent
 
     # -- the main namespace's API, as the reference's ``io`` -----------------------------------
-    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
-        return self.sockets.on(event, handler)
+    @overload
+    def on(self, event: str) -> Callable[[F], F]: ...
+    @overload
+    def on(self, event: str, handler: F) -> F: ...
+    def on(self, event: str, handler: F | None = None) -> Any:
+        """Register a handler on the main namespace (see ``Namespace.on``)."""
+        return self.sockets.on(event) if handler is None else self.sockets.on(event, handler)
 
     def event(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         return self.sockets.event(fn)

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ..exceptions import AckTimeout, ConnectionClosed
 from ..io.engine import EngineSocket
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from .namespace import Namespace
 
 __all__ = ["Handshake", "Socket"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 logger = logging.getLogger("socketeer.server")
 
@@ -214,9 +216,13 @@ class Socket:
         return BroadcastOperator(self.nsp, except_rooms=frozenset((self.id,)))
 
     # -- handlers ----------------------------------------------------------------------------
-    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+    @overload
+    def on(self, event: str) -> Callable[[F], F]: ...
+    @overload
+    def on(self, event: str, handler: F) -> F: ...
+    def on(self, event: str, handler: F | None = None) -> Any:
         """``socket.on("x", fn)`` or ``@socket.on("x")``: ``fn(*args)`` for this socket only."""
-        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def register(fn: F) -> F:
             self._handlers.setdefault(event, []).append(Handler(fn))
             return fn
 
