@@ -14,6 +14,7 @@ import sys
 BENCHMARKS: dict[str, str] = {
     "core": "bench.core",
     "ws_framers": "bench.ws_framers",
+    "sio": "bench.sio",
 }
 
 

@@ -88,7 +88,7 @@ class FrameParser:
         unmask = self._unmask
         max_size = self._max_size
         with memoryview(buffer) as view:
-            while end - pos >= 6:  # the shortest masked frame: 2 header bytes and the mask
+            while end - pos >= 2:  # enough to judge a header; the payload check covers the mask
                 b0 = buffer[pos]
                 b1 = buffer[pos + 1]
                 length = b1 & 0x7F

@@ -10,8 +10,9 @@ import pytest_asyncio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "interop"))
 
-from interop_fixtures import js, ref_server  # noqa: E402
-from socketeer.io.serving import Servable  # noqa: E402
+from interop_fixtures import js, ref_server
+
+from socketeer.io.serving import Servable
 
 __all__ = ["js", "ref_server", "serve"]
 

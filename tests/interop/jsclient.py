@@ -18,7 +18,6 @@ fixtures.
 
 # Per-call deadlines are part of this API: a test states how long one step
 # may take, which reads better than wrapping every call in asyncio.timeout().
-# ruff: noqa: ASYNC109
 
 from __future__ import annotations
 
