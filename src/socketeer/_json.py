@@ -24,10 +24,6 @@ __all__ = ["dumps", "loads"]
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 #: Deepest nesting the slow paths walk (orjson's own encoder stops at 254 levels).
 _MAX_DEPTH = 254
-#: orjson float forms JavaScript writes differently: integral values ("1.0") and the
-#: exponents JavaScript spells out in full ("1e+16" to "1e+20", "1e-6"). Strings may match
-#: harmlessly; a match only costs a second pass.
-_SUSPECT = (b".0", b"e+1", b"e+20", b"e-6")
 
 
 def _js_float(value: float) -> str:
@@ -116,7 +112,10 @@ def dumps(value: Any) -> str:
         if "64-bit" not in str(exc) and "surrogates" not in str(exc):
             raise
         return _fallback_dumps(value)
-    if any(s in out for s in _SUSPECT):  # cheap guard before the rare walk
+    # The orjson float forms JavaScript writes differently: integral values ("1.0") and the
+    # exponents JavaScript spells out ("1e+16" to "1e+20", "1e-6"). A cheap guard before the
+    # rare walk; strings may match it harmlessly, a match only costs a second pass.
+    if b".0" in out or b"e+1" in out or b"e+20" in out or b"e-6" in out:
         out = orjson.dumps(_js_numbers(value))
     return out.decode()
 

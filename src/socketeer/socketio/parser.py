@@ -211,13 +211,20 @@ def _reconstruct(value: Any, buffers: list[bytes], depth: int, max_depth: int) -
     return value
 
 
+def _rebuild(payload: Any, buffers: list[bytes], max_depth: int) -> Any:
+    try:
+        return _reconstruct(payload, buffers, 0, max_depth)
+    except RecursionError:  # a max_depth configured past what Python's stack allows
+        raise TooDeeplyNested("data nested too deeply to walk") from None
+
+
 def decode_text(text: str, limits: Limits = DEFAULT_LIMITS) -> Packet:
     """Decode a packet that has no attachments (raises if it announces some)."""
     header = _parse_text(text, limits)
     if header.type is PacketType.BINARY_EVENT or header.type is PacketType.BINARY_ACK:
         if header.attachments:
             raise SocketIOPacketError("packet announces attachments; use a Decoder")
-        payload = _reconstruct(header.payload, [], 0, limits.max_depth)
+        payload = _rebuild(header.payload, [], limits.max_depth)
         return Packet(header.type, header.namespace, payload, header.ack_id)
     return Packet(header.type, header.namespace, header.payload, header.ack_id)
 
@@ -254,7 +261,7 @@ class Decoder:
         if header.attachments == 0:
             payload = header.payload
             if header.type is PacketType.BINARY_EVENT or header.type is PacketType.BINARY_ACK:
-                payload = _reconstruct(payload, [], 0, self.limits.max_depth)
+                payload = _rebuild(payload, [], self.limits.max_depth)
             return Packet(header.type, header.namespace, payload, header.ack_id)
         self._header = header
         return None
@@ -268,5 +275,5 @@ class Decoder:
             return None
         buffers = self._buffers
         self.reset()
-        payload = _reconstruct(header.payload, buffers, 0, self.limits.max_depth)
+        payload = _rebuild(header.payload, buffers, self.limits.max_depth)
         return Packet(header.type, header.namespace, payload, header.ack_id)
