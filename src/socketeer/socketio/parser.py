@@ -14,6 +14,7 @@ never ``RecursionError``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .. import _json
@@ -21,7 +22,7 @@ from ..exceptions import SocketIOPacketError, TooDeeplyNested, TooManyAttachment
 from ..limits import DEFAULT_LIMITS, Limits
 from .packets import RESERVED_EVENTS, Packet, PacketType
 
-__all__ = ["Decoder", "decode_text", "encode", "encode_event", "has_binary"]
+__all__ = ["Decoder", "decode_plain_event", "decode_text", "encode", "encode_event", "has_binary"]
 
 _BINARY = (bytes, bytearray, memoryview)
 _TYPE_CHARS = "0123456789"
@@ -216,6 +217,41 @@ def _rebuild(payload: Any, buffers: list[bytes], max_depth: int) -> Any:
         return _reconstruct(payload, buffers, 0, max_depth)
     except RecursionError:  # a max_depth configured past what Python's stack allows
         raise TooDeeplyNested("data nested too deeply to walk") from None
+
+
+_PLAIN_EVENT_ACK = re.compile(r"2(\d{1,16})\[")
+
+
+def decode_plain_event(text: str) -> tuple[list[Any], int | None] | None:
+    """The hot path of the server: an EVENT on the main namespace, ``2[...]`` or ``2<id>[...]``.
+
+    Returns ``(data, ack_id)``, or ``None`` when ``text`` has any other form (the caller then
+    uses the full decoder). Applies the same validation; raises ``SocketIOPacketError``.
+    """
+    if text[:2] == "2[":
+        ack_id = None
+        body = text[1:]
+    else:
+        match = _PLAIN_EVENT_ACK.match(text)
+        if match is None:
+            return None
+        ack_id = int(match.group(1))
+        body = text[match.end() - 1 :]
+    try:
+        data = _json.loads(body)
+    except TooDeeplyNested:
+        raise
+    except ValueError as exc:
+        raise SocketIOPacketError(f"invalid JSON payload: {exc}") from None
+    if type(data) is not list or not data:
+        raise SocketIOPacketError("invalid payload for a EVENT packet")
+    name = data[0]
+    if type(name) is str:
+        if name in RESERVED_EVENTS:
+            raise SocketIOPacketError("invalid payload for a EVENT packet")
+    elif not isinstance(name, int | float) or isinstance(name, bool):
+        raise SocketIOPacketError("invalid payload for a EVENT packet")
+    return data, ack_id
 
 
 def decode_text(text: str, limits: Limits = DEFAULT_LIMITS) -> Packet:
