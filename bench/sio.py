@@ -53,10 +53,16 @@ class ServerKind:
 
 
 SERVERS: dict[str, ServerKind] = {
-    "a": ServerKind("a", "socketeer built-in", ("python", "-m", "bench.servers.socketeer_app", "--frontend",
-                                                "builtin", "--port", "{port}")),
-    "b": ServerKind("b", "socketeer ASGI+uvicorn", ("python", "-m", "bench.servers.socketeer_app", "--frontend",
-                                                    "asgi", "--port", "{port}")),
+    "a": ServerKind(
+        "a",
+        "socketeer built-in",
+        ("python", "-m", "bench.servers.socketeer_app", "--frontend", "builtin", "--port", "{port}"),
+    ),
+    "b": ServerKind(
+        "b",
+        "socketeer ASGI+uvicorn",
+        ("python", "-m", "bench.servers.socketeer_app", "--frontend", "asgi", "--port", "{port}"),
+    ),
     "c": ServerKind("c", "python-socketio+uvicorn", ("python", "-m", "bench.servers.pysio_app", "--port", "{port}")),
     "d": ServerKind("d", "Node socket.io 4.8", ("node", str(NODE_SERVER), "--port", "{port}"), cwd=INTEROP),
 }
@@ -86,6 +92,16 @@ def unavailable(kind: ServerKind) -> str | None:
     return None
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the harness dies, so no server outlives it."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port() -> int:
     """A free port below the ephemeral range, new for each server, so the load generator's
     TIME_WAIT sockets from an earlier run never collide with this one's connections."""
@@ -101,17 +117,24 @@ def free_port() -> int:
 
 
 class RunningServer:
-    def __init__(self, kind: ServerKind, logdir: Path, tag: str) -> None:
+    def __init__(self, kind: ServerKind, logdir: Path, tag: str, env: dict[str, str] | None = None) -> None:
         self.kind = kind
         self.port = free_port()
         self.log_path = logdir / f"{tag}-{kind.key}-server.log"
         argv = [a.replace("{port}", str(self.port)) for a in kind.argv]
         if argv[0] == "python":
             argv[0] = sys.executable
-        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT), **(env or {}))
         self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(argv, cwd=kind.cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=kind.cwd,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
 
     @property
     def pid(self) -> int:
@@ -164,23 +187,56 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {
     "S1": Scenario("S1", "echo over WebSocket, 100 clients x 10 in flight", "echo", 100, 10, "msg/s"),
     "S2": Scenario("S2", "ack round trip over WebSocket, 100 clients x 10 in flight", "ack", 100, 10, "acks/s"),
-    "S3": Scenario("S3", "broadcast fan-out, 1 sender to 1,000 clients, 10 broadcasts in flight", "bcast", 1000,
-                   10, "deliveries/s"),
-    "S4": Scenario("S4", "10,000 idle WebSocket connections, opened 100 at a time", "idle", 10000, 0,
-                   "connects/s", {"concurrency": 100}),
+    "S3": Scenario(
+        "S3", "broadcast fan-out, 1 sender to 1,000 clients, 10 broadcasts in flight", "bcast", 1000, 10, "deliveries/s"
+    ),
+    "S4": Scenario(
+        "S4",
+        "10,000 idle WebSocket connections, opened 100 at a time",
+        "idle",
+        10000,
+        0,
+        "connects/s",
+        {"concurrency": 100},
+    ),
     "S5": Scenario("S5", "echo over HTTP long-polling, 100 clients x 10 in flight", "poll", 100, 10, "msg/s"),
-    "S6": Scenario("S6", "binary echo, 64 KiB attachment, 100 clients x 1 in flight", "binary", 100, 1, "msg/s",
-                   {"payload-bytes": 65536}),
+    "S6": Scenario(
+        "S6",
+        "binary echo, 64 KiB attachment, 100 clients x 1 in flight",
+        "binary",
+        100,
+        1,
+        "msg/s",
+        {"payload-bytes": 65536},
+    ),
 }
 
 
-def run_loadgen(scn: Scenario, server: RunningServer, opts: argparse.Namespace, logdir: Path, tag: str,
-                clients: int) -> dict[str, Any]:
+def run_loadgen(
+    scn: Scenario, server: RunningServer, opts: argparse.Namespace, logdir: Path, tag: str, clients: int
+) -> dict[str, Any]:
     argv = [
-        "node", str(LOADGEN), "--url", f"http://127.0.0.1:{server.port}", "--mode", scn.mode,
-        "--clients", str(clients), "--inflight", str(opts.inflight or scn.inflight),
-        "--duration", str(opts.duration), "--warmup", str(opts.warmup), "--procs", str(opts.procs),
-        "--server-pid", str(server.pid), "--clk-tck", str(os.sysconf("SC_CLK_TCK")), "--verify",
+        "node",
+        str(LOADGEN),
+        "--url",
+        f"http://127.0.0.1:{server.port}",
+        "--mode",
+        scn.mode,
+        "--clients",
+        str(clients),
+        "--inflight",
+        str(opts.inflight or scn.inflight),
+        "--duration",
+        str(opts.duration),
+        "--warmup",
+        str(opts.warmup),
+        "--procs",
+        str(opts.procs),
+        "--server-pid",
+        str(server.pid),
+        "--clk-tck",
+        str(os.sysconf("SC_CLK_TCK")),
+        "--verify",
     ]
     for key, value in scn.extra.items():
         argv += [f"--{key}", str(value)]
@@ -189,8 +245,15 @@ def run_loadgen(scn: Scenario, server: RunningServer, opts: argparse.Namespace, 
     err_path = logdir / f"{tag}-{server.kind.key}-loadgen.log"
     with err_path.open("wb") as err:
         try:
-            done = subprocess.run(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, timeout=budget + 15,
-                                  stdin=subprocess.DEVNULL, check=False)
+            done = subprocess.run(
+                argv,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                timeout=budget + 15,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             return {"ok": False, "error": f"load generator did not finish in {budget + 15:.0f} s"}
     lines = done.stdout.decode(errors="replace").strip().splitlines()
@@ -222,8 +285,9 @@ def saturated(results: Sequence[dict[str, Any]], threshold: float = 90.0) -> boo
     return any(p >= threshold for r in results for p in r.get("loadgen_proc_cpu_pct", []))
 
 
-def print_scenario(scn: Scenario, servers: Sequence[ServerKind], results: dict[str, list[dict[str, Any]]],
-                   skipped: dict[str, str]) -> None:
+def print_scenario(
+    scn: Scenario, servers: Sequence[ServerKind], results: dict[str, list[dict[str, Any]]], skipped: dict[str, str]
+) -> None:
     print(f"\n{scn.key}: {scn.title}")
     medians: dict[str, float] = {}
     for kind in servers:
@@ -231,9 +295,21 @@ def print_scenario(scn: Scenario, servers: Sequence[ServerKind], results: dict[s
         if ok:
             medians[kind.key] = statistics.median(r["rate"] for r in ok)
     extra_header = {"bcast": "bcasts/s", "idle": "RSS/conn KiB", "poll": "HTTP req/s", "binary": "MiB/s"}.get(
-        scn.mode, "")
-    headers = ["server", scn.unit, "min-max", *([extra_header] if extra_header else []), "p50 ms", "p99 ms",
-               "srv CPU%", "per srv CPU-s", "lg CPU%", "vs Node", "vs py-sio"]
+        scn.mode, ""
+    )
+    latency = scn.mode != "idle"
+    headers = [
+        "server",
+        scn.unit,
+        "min-max",
+        *([extra_header] if extra_header else []),
+        *(["p50 ms", "p99 ms"] if latency else []),
+        "srv CPU%",
+        "per srv CPU-s",
+        "lg CPU%",
+        "vs Node",
+        "vs py-sio",
+    ]
     rows: list[list[str]] = []
     notes: list[str] = []
     for kind in servers:
@@ -246,8 +322,8 @@ def print_scenario(scn: Scenario, servers: Sequence[ServerKind], results: dict[s
         for r in runs:
             if not r.get("ok"):
                 notes.append(f"{kind.key}: FAILED: {r.get('error')} {r.get('errorSamples') or ''}".rstrip())
-            elif r.get("inexact"):
-                notes.append(f"{kind.key}: {r['inexact']} replies equal once parsed but not byte-identical")
+            elif r.get("inexact") or not r.get("verify", {}).get("exact_frames", True):
+                notes.append(f"{kind.key}: some replies equal once parsed but not byte-identical")
         if not ok:
             rows.append([f"{kind.key} {kind.name}", "FAIL", *[""] * (len(headers) - 2)])
             continue
@@ -264,17 +340,37 @@ def print_scenario(scn: Scenario, servers: Sequence[ServerKind], results: dict[s
             extra = [f"{statistics.median(r['bytes_per_s'] for r in ok) / 2**20:,.0f}"]
         cpu = [r.get("server_cpu_pct") for r in ok]
         cpu_vals = [c for c in cpu if c]
-        per_cpu = statistics.median(r["rate"] / (r["server_cpu_pct"] / 100) for r in ok if r.get("server_cpu_pct"))\
-            if cpu_vals else None
+        per_cpu = (
+            statistics.median(r["rate"] / (r["server_cpu_pct"] / 100) for r in ok if r.get("server_cpu_pct"))
+            if cpu_vals
+            else None
+        )
         lg = _pct([r.get("loadgen_cpu_pct") for r in ok]) + ("!" if saturated(ok) else "")
         ratios = [f"{med / medians[k]:.2f}x" if k in medians else "-" for k in (NODE_KEY, PYSIO_KEY)]
-        rows.append([
-            f"{kind.key} {kind.name}", format_rate(med), f"{format_rate(lo)}-{format_rate(hi)}", *extra,
-            _ms(statistics.median(r["p50_us"] for r in ok) if scn.mode != "idle" else None),
-            _ms(statistics.median(r["p99_us"] for r in ok) if scn.mode != "idle" else None),
-            _pct(cpu), format_rate(per_cpu) if per_cpu else "-", lg, *ratios,
-        ])
+        rows.append(
+            [
+                f"{kind.key} {kind.name}",
+                format_rate(med),
+                f"{format_rate(lo)}-{format_rate(hi)}",
+                *extra,
+                *(
+                    [_ms(statistics.median(r["p50_us"] for r in ok)), _ms(statistics.median(r["p99_us"] for r in ok))]
+                    if latency
+                    else []
+                ),
+                _pct(cpu),
+                format_rate(per_cpu) if per_cpu else "-",
+                lg,
+                *ratios,
+            ]
+        )
     print_table(headers, rows, right=[False, *[True] * (len(headers) - 1)])
+    verified = sorted({c for runs in results.values() for r in runs if r.get("ok") for c in r["verify"]["checks"]})
+    if verified:
+        print(
+            f"  every run verified before timing ({', '.join(verified)} round trips equal to what was sent),"
+            " and every timed reply checked"
+        )
     for note in notes:
         print("  " + note)
 
@@ -286,8 +382,9 @@ def _versions() -> str:
     parts = [environment("socketeer", "python-socketio", "python-engineio", "uvicorn", "uvloop", "websockets")]
     node = shutil.which("node")
     if node:
-        parts.append("node " + subprocess.run([node, "--version"], capture_output=True, text=True,
-                                              check=False).stdout.strip())
+        parts.append(
+            "node " + subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+        )
     for pkg in ("socket.io", "ws"):
         try:
             meta = json.loads((INTEROP / "node_modules" / pkg / "package.json").read_text())
@@ -300,9 +397,11 @@ def _versions() -> str:
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench sio", description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--servers", default="a,b,c,d",
-                        help="which servers, comma-separated: " + ", ".join(f"{k}={s.name}" for k, s in
-                                                                           SERVERS.items()))
+    parser.add_argument(
+        "--servers",
+        default="a,b,c,d",
+        help="which servers, comma-separated: " + ", ".join(f"{k}={s.name}" for k, s in SERVERS.items()),
+    )
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated, default all: S1..S6")
     parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per run (default 5)")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load before measuring (default 1)")
@@ -311,6 +410,13 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--procs", type=int, default=1, help="load generator processes (default 1)")
     parser.add_argument("--clients", type=int, default=0, help="override every scenario's client count")
     parser.add_argument("--inflight", type=int, default=0, help="override every scenario's requests in flight")
+    parser.add_argument(
+        "--uvicorn-ws",
+        default="websockets-sansio",
+        choices=("websockets-sansio", "websockets", "wsproto"),
+        help="uvicorn's WebSocket implementation for servers b and c (default websockets-sansio,"
+        " what uvicorn's auto picks)",
+    )
     parser.add_argument("--json", type=Path, help="also write every run's raw result here")
     parser.add_argument("--logs", type=Path, help="keep server and load generator logs here (default: a temp dir)")
     opts = parser.parse_args(argv)
@@ -326,15 +432,22 @@ def main(argv: list[str]) -> None:
     logdir.mkdir(parents=True, exist_ok=True)
 
     print(_versions())
-    print(f"{opts.duration:g} s measured after {opts.warmup:g} s warm-up, {opts.reps} repetition(s), "
-          f"{opts.procs} load generator process(es); logs in {logdir}")
+    print(
+        f"{opts.duration:g} s measured after {opts.warmup:g} s warm-up, {opts.reps} repetition(s), "
+        f"{opts.procs} load generator process(es), uvicorn --ws {opts.uvicorn_ws}; logs in {logdir}"
+    )
     raw: list[dict[str, Any]] = []
     flip = False
     for scn in scenarios:
         results: dict[str, list[dict[str, Any]]] = {}
         clients = opts.clients or scn.clients
-        scn_run = scn if not opts.clients else Scenario(scn.key, scn.title + f" ({clients} clients)", scn.mode,
-                                                           clients, scn.inflight, scn.unit, scn.extra)
+        scn_run = (
+            scn
+            if not opts.clients
+            else Scenario(
+                scn.key, scn.title + f" ({clients} clients)", scn.mode, clients, scn.inflight, scn.unit, scn.extra
+            )
+        )
         for rep in range(opts.reps):
             order = [s for s in servers if s.key not in skipped]
             if flip:
@@ -343,7 +456,7 @@ def main(argv: list[str]) -> None:
             for kind in order:
                 tag = f"{scn.key}-r{rep}"
                 print(f"  {scn.key} rep {rep + 1}/{opts.reps}: {kind.name} ...", end="", flush=True, file=sys.stderr)
-                server = RunningServer(kind, logdir, tag)
+                server = RunningServer(kind, logdir, tag, {"BENCH_UVICORN_WS": opts.uvicorn_ws})
                 try:
                     server.wait_ready()
                     result = run_loadgen(scn_run, server, opts, logdir, tag, clients)
@@ -364,10 +477,13 @@ def main(argv: list[str]) -> None:
                 if not r.get("ok") and r.get("server_log_tail"):
                     print(f"  {kind.key} server log (last lines):\n    " + r["server_log_tail"].replace("\n", "\n    "))
     if any(saturated([r]) for r in raw if r.get("ok")):
-        print("\n! = a load generator process used >= 90% of a core: it, not the server, may be the limit"
-              " (try --procs 2)")
-    print("\nratios compare the median rate; 'per srv CPU-s' = rate / server CPU (cores), which is less"
-          " sensitive to a busy machine than the rate itself.")
+        print(
+            "\n! = a load generator process used >= 90% of a core: it, not the server, may be the limit (try --procs 2)"
+        )
+    print(
+        "\nratios compare the median rate; 'per srv CPU-s' = rate / server CPU (cores), which is less"
+        " sensitive to a busy machine than the rate itself."
+    )
     if opts.json:
         opts.json.write_text(json.dumps(raw, indent=1))
         print(f"raw results: {opts.json}")

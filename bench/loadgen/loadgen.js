@@ -129,11 +129,46 @@ function twoInts(s, from) {
   return [Number(s.slice(from, c1)), Number(s.slice(c1 + 1, c2))];
 }
 
+// The timed replies are parsed as bytes (no string per message): a fixed prefix, two integers
+// separated by a comma, and a fixed tail. Anything else goes the slow way, as a string.
+let pos = 0;
+function intAt(buf, i) {
+  let v = 0;
+  let c;
+  while (i < buf.length && (c = buf[i]) >= 48 && c <= 57) {
+    v = v * 10 + (c - 48);
+    i++;
+  }
+  pos = i;
+  return v;
+}
+
+function hasAt(buf, at, part) {
+  return buf.length - at >= part.length && buf.compare(part, 0, part.length, at, at + part.length) === 0;
+}
+
+const ECHO_B = Buffer.from(ECHO_PREFIX);
+const FANOUT_B = Buffer.from(FANOUT_PREFIX);
+const ACK_B = Buffer.from("43");
+const TAIL_B = Buffer.from("," + BODY + "]");
+
+// The (seq, t) of `<prefix><seq>,<t><TAIL>`, in `fastSeq` and the return value; -1 if not that.
+let fastSeq = 0;
+function seqAndTime(b, prefix) {
+  if (!hasAt(b, 0, prefix)) return -1;
+  fastSeq = intAt(b, prefix.length);
+  if (b[pos] !== 44) return -1;
+  const t = intAt(b, pos + 1);
+  if (b.length - pos !== TAIL_B.length || !hasAt(b, pos, TAIL_B)) return -1;
+  return t;
+}
+
 // -- WebSocket client --------------------------------------------------------------------------
 
 // Opens a WebSocket session and completes the Socket.IO connect to "/". `onText(s)` and
-// `onBinary(buf)` get every later message except pings, which are answered here.
-function openWs(base, onText, onBinary, timeoutMs = 15000) {
+// `onBinary(buf)` get every later message except pings, which are answered here; `fast(buf)`,
+// when given, sees each text message first, as bytes, and returns true if it handled it.
+function openWs(base, onText, onBinary, timeoutMs = 15000, fast = null) {
   return new Promise((resolve, reject) => {
     const url = base.replace(/^http/, "ws") + "/socket.io/?EIO=4&transport=websocket";
     const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: timeoutMs });
@@ -160,6 +195,7 @@ function openWs(base, onText, onBinary, timeoutMs = 15000) {
     ws.on("message", (data, isBinary) => {
       if (state === 2) {
         if (isBinary) return onBinary(data);
+        if (fast !== null && fast(data)) return;
         const s = data.toString();
         if (s === "2") return ws.send("3");
         return onText(s);
@@ -555,7 +591,16 @@ async function workerMain() {
     let onBinary = () => {
       stats.errors++;
     };
+    let fast = null;
     if (cfg.mode === "echo") {
+      fast = (b) => {
+        const t = seqAndTime(b, ECHO_B);
+        if (t < 0) return false;
+        stats.record(t);
+        c.inflight--;
+        c.fill();
+        return true;
+      };
       c.fill = () => {
         while (stats.running && c.inflight < W) {
           c.inflight++;
@@ -571,6 +616,17 @@ async function workerMain() {
         c.fill();
       };
     } else if (cfg.mode === "ack") {
+      fast = (b) => {
+        if (!hasAt(b, 0, ACK_B)) return false;
+        const id = intAt(b, 2);
+        if (b[pos] !== 91) return false; // "["
+        const t = seqAndTime(b.subarray(pos + 1), Buffer.alloc(0));
+        if (t < 0 || fastSeq !== id) return false;
+        stats.record(t);
+        c.inflight--;
+        c.fill();
+        return true;
+      };
       c.fill = () => {
         while (stats.running && c.inflight < W) {
           c.inflight++;
@@ -616,10 +672,7 @@ async function workerMain() {
     } else if (cfg.mode === "bcast") {
       c.fill = () => {};
       const n = ids.length;
-      onText = (s) => {
-        if (!s.startsWith(FANOUT_PREFIX)) return unexpected(s);
-        const [seq, t] = twoInts(s, FANOUT_PREFIX.length);
-        checkEcho(stats, s, FANOUT_PREFIX + seq + "," + t + "," + BODY + "]");
+      const delivered = (seq, t) => {
         stats.record(t);
         if (++ring[seq & (RING - 1)] === n) {
           while (ring[(localComplete + 1) & (RING - 1)] === n) {
@@ -633,12 +686,24 @@ async function workerMain() {
           }
         }
       };
+      fast = (b) => {
+        const t = seqAndTime(b, FANOUT_B);
+        if (t < 0) return false;
+        delivered(fastSeq, t);
+        return true;
+      };
+      onText = (s) => {
+        if (!s.startsWith(FANOUT_PREFIX)) return unexpected(s);
+        const [seq, t] = twoInts(s, FANOUT_PREFIX.length);
+        checkEcho(stats, s, FANOUT_PREFIX + seq + "," + t + "," + BODY + "]");
+        delivered(seq, t);
+      };
     } else {
       // idle
       c.fill = () => {};
       onText = (s) => unexpected(s);
     }
-    return openWs(base, onText, onBinary).then((conn) => {
+    return openWs(base, onText, onBinary, 15000, fast).then((conn) => {
       c.conn = conn;
       return c;
     });

@@ -3,11 +3,14 @@ process (so the harness reads this pid's CPU and RSS), uvloop, httptools, access
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 #: The WebSocket implementation uvicorn uses for every ASGI server measured, named, so that a
-#: change of uvicorn's default cannot change the comparison silently.
-WS_IMPL = "websockets"
+#: change of uvicorn's default cannot change the comparison silently. ``websockets-sansio`` is
+#: what uvicorn's ``auto`` picks since it deprecated the legacy ``websockets`` one;
+#: ``python -m bench sio --uvicorn-ws`` passes another through ``BENCH_UVICORN_WS``.
+DEFAULT_WS_IMPL = "websockets-sansio"
 
 
 def serve(app: Any, port: int) -> None:
@@ -19,7 +22,7 @@ def serve(app: Any, port: int) -> None:
         port=port,
         loop="uvloop",
         http="httptools",
-        ws=WS_IMPL,
+        ws=os.environ.get("BENCH_UVICORN_WS") or DEFAULT_WS_IMPL,
         workers=1,
         log_level="warning",
         access_log=False,

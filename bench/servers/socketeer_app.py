@@ -41,10 +41,7 @@ def main() -> None:
     if opts.frontend == "builtin":
         socketeer.run(io, "127.0.0.1", opts.port)
         return
-    try:
-        from socketeer import ASGIApp  # type: ignore[attr-defined]
-    except ImportError:
-        from socketeer.io.asgi import ASGIApp
+    from socketeer.io.asgi import ASGIApp
 
     from ._uvicorn import serve
 
