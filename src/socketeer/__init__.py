@@ -18,6 +18,7 @@ from .exceptions import (
     ProtocolError,
     SocketeerError,
 )
+from .io.asgi import ASGIApp
 from .io.serving import run
 from .limits import Limits
 from .server.broadcast import BroadcastOperator
@@ -28,6 +29,7 @@ from .server.socket import Handshake, Socket
 __version__ = "0.1.0"
 
 __all__ = [
+    "ASGIApp",
     "AckTimeout",
     "BroadcastOperator",
     "ConnectionClosed",

@@ -176,17 +176,17 @@ class ServerSession(_Session):
 
     # -- time -------------------------------------------------------------------------------
     def next_deadline(self) -> float:
-        return min(self._heartbeat_at, self._upgrade_at) if self.state is not State.CLOSED else math.inf
+        # A closing session no longer pings: its end was already reported.
+        return min(self._heartbeat_at, self._upgrade_at) if self.state is State.OPEN else math.inf
 
     def handle_timeout(self, now: float) -> list[Event]:
         events: list[Event] = []
-        if self.state is State.CLOSED:
+        if self.state is not State.OPEN:
             return events
         if now >= self._upgrade_at:
             self._upgrade_at = math.inf
-            if self.probing:
-                self.probing = False
-                events.append(UpgradeFailed("upgrade timeout"))
+            self.probing = False
+            events.append(UpgradeFailed("upgrade timeout"))
         if now >= self._heartbeat_at:
             if self._awaiting_pong:
                 events.append(self._closed("ping timeout"))
@@ -199,7 +199,7 @@ class ServerSession(_Session):
     # -- the active transport ----------------------------------------------------------------
     def receive_text(self, text: str, now: float) -> Event | None:
         """One text packet from the active transport."""
-        if self.state is State.CLOSED:
+        if self.state is not State.OPEN:
             return None
         if text[:1] == "4":  # the hot path: a message
             return MessageReceived(text[1:])
@@ -211,7 +211,7 @@ class ServerSession(_Session):
 
     def receive_packet(self, packet: Packet, now: float) -> Event | None:
         """One decoded packet from the active transport (long-polling payloads arrive so)."""
-        if self.state is State.CLOSED:
+        if self.state is not State.OPEN:  # closing: what the client still sends is moot
             return None
         ptype = packet.type
         if ptype is PacketType.MESSAGE:  # "b<base64>" inside a polling payload
@@ -248,6 +248,16 @@ class ServerSession(_Session):
         return self._closed("transport close")
 
     # -- the upgrade (packets arriving on the new WebSocket while polling is active) --------
+    def probe_opened(self, now: float) -> None:
+        """A WebSocket offers to upgrade this session: it has ``upgrade_timeout`` to finish."""
+        self._upgrade_at = now + self.upgrade_timeout
+
+    def abort_probe(self, description: str) -> UpgradeFailed:
+        """The upgrading WebSocket failed or went away; another may try later."""
+        self.probing = False
+        self._upgrade_at = math.inf
+        return UpgradeFailed(description)
+
     def receive_probe(self, text: str, now: float) -> tuple[str | None, Event | None]:
         """A text packet on the WebSocket that is upgrading this session.
 
@@ -257,7 +267,8 @@ class ServerSession(_Session):
             return None, UpgradeFailed("session closed")
         if text == PROBE_PING and not self.probing:
             self.probing = True
-            self._upgrade_at = now + self.upgrade_timeout
+            if self._upgrade_at == math.inf:  # the timeout runs from the WebSocket's arrival
+                self._upgrade_at = now + self.upgrade_timeout
             self.release_poll = True
             return PROBE_PONG, None
         if text == UPGRADE and self.probing:
@@ -266,9 +277,7 @@ class ServerSession(_Session):
             self.release_poll = False
             self.transport = "websocket"
             return None, Upgraded("websocket")
-        self.probing = False
-        self._upgrade_at = math.inf
-        return None, UpgradeFailed(f"unexpected packet during upgrade: {text[:20]!r}")
+        return None, self.abort_probe(f"unexpected packet during upgrade: {text[:20]!r}")
 
     # -- closing ---------------------------------------------------------------------------
     def close(self, reason: str = "forced close") -> None:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import inspect
 import logging
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
+from email.utils import format_datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ..engineio import handshake
 from ..engineio.packets import PacketType
@@ -54,6 +55,7 @@ __all__ = [
 logger = logging.getLogger("socketeer.engine")
 
 Origins = str | Sequence[str] | Callable[[str], bool] | None
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -336,7 +338,9 @@ class Engine:
             sock._timer = None
         poll, sock._poll = sock._poll, None
         if poll is not None and not poll.done():
-            poll.set_result(self._payload_response(sock.request, ["1"], poll_request=True))
+            # A client that sent CLOSE gets its poll back with a NOOP, as from the reference.
+            answer = NOOP if closed.reason == "transport close" else "1"
+            poll.set_result(self._payload_response(sock.request, [answer], poll_request=True))
         for peer in (sock.ws, sock._probe):
             if peer is not None:
                 peer.close(1000)
@@ -433,6 +437,8 @@ class Engine:
                 sock is not None,
             )
         except HandshakeError as exc:
+            if sock is None and exc.code == handshake.ErrorCode.UNSUPPORTED_PROTOCOL_VERSION:
+                return self._handshake(request, exc)  # the reference asks allow_request first
             logger.info("refused %s %s from %s: %s", request.method, request.url, request.client, exc.message)
             return self._error(request, exc)
         if sock is None:
@@ -455,24 +461,33 @@ class Engine:
         headers.append(("Content-Length", "0"))
         return HttpResponse(204, headers)
 
-    def _handshake(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+    def _ask_allow(self, request: HttpRequest, then: Callable[[bool | str], T]) -> T | Awaitable[T]:
+        """``then(verdict of allow_request)``, at once or once an async verdict is in."""
         check = self.options.allow_request
         if check is None:
-            return self._open_polling(request)
+            return then(True)
         verdict = check(request)
-        if isinstance(verdict, bool | str):
-            return self._after_allow(request, verdict)
+        if not inspect.isawaitable(verdict):
+            return then(verdict)
 
-        async def wait() -> HttpResponse:
-            return self._after_allow(request, await verdict)
+        async def wait() -> T:
+            return then(await verdict)
 
         return wait()
 
-    def _after_allow(self, request: HttpRequest, verdict: bool | str) -> HttpResponse:
-        if verdict is True:
-            return self._open_polling(request)
-        message = verdict if isinstance(verdict, str) else None
-        return self._error(request, handshake.handshake_error(handshake.ErrorCode.FORBIDDEN, message))
+    def _handshake(
+        self, request: HttpRequest, error: HandshakeError | None = None
+    ) -> HttpResponse | Awaitable[HttpResponse]:
+        return self._ask_allow(request, lambda verdict: self._after_allow(request, verdict, error))
+
+    def _after_allow(self, request: HttpRequest, verdict: bool | str, error: HandshakeError | None) -> HttpResponse:
+        if verdict is not True:
+            message = verdict if isinstance(verdict, str) else None
+            error = handshake.handshake_error(handshake.ErrorCode.FORBIDDEN, message)
+        if error is not None:
+            logger.info("refused %s %s from %s: %s", request.method, request.url, request.client, error.message)
+            return self._error(request, error)
+        return self._open_polling(request)
 
     def allowed(self, request: HttpRequest) -> bool | str | Awaitable[bool | str]:
         return True if self.options.allow_request is None else self.options.allow_request(request)
@@ -495,20 +510,38 @@ class Engine:
         return sock, open_packet
 
     def _cookie_header(self, sid: str) -> list[tuple[str, str]]:
+        """The sid cookie as the reference writes it (``cookie`` npm ``serialize``, its order).
+
+        Options by the reference's names (``maxAge``, ``httpOnly``, ``sameSite``) or in lower case.
+        """
         cookie = self.options.cookie
         if not cookie:
             return []
         spec: dict[str, Any] = {"name": cookie} if isinstance(cookie, str) else dict(cookie)
-        jar: SimpleCookie = SimpleCookie()
-        name = spec.pop("name", "io")
-        jar[name] = sid
-        morsel = jar[name]
-        morsel["path"] = spec.pop("path", "/")
-        morsel["httponly"] = spec.pop("httpOnly", spec.pop("httponly", True))
-        morsel["samesite"] = spec.pop("sameSite", spec.pop("samesite", "Lax"))
-        for key, value in spec.items():
-            morsel[key.lower()] = value
-        return [("Set-Cookie", morsel.OutputString())]
+
+        def get(*names: str, default: Any = None) -> Any:
+            return next((spec[n] for n in names if n in spec), default)
+
+        path = get("path", default="/")
+        parts = [f"{get('name', default='io')}={sid}"]
+        max_age = get("maxAge", "max_age", "max-age")
+        if max_age is not None:
+            parts.append(f"Max-Age={int(max_age)}")
+        if get("domain"):
+            parts.append(f"Domain={get('domain')}")
+        if path:
+            parts.append(f"Path={path}")
+        expires = get("expires")
+        if expires:
+            parts.append(f"Expires={expires if isinstance(expires, str) else format_datetime(expires, usegmt=True)}")
+        if get("httpOnly", "httponly", default=path is not False):
+            parts.append("HttpOnly")
+        same_site = get("sameSite", "samesite", default="Lax")
+        if same_site:
+            parts.append(f"SameSite={'Strict' if same_site is True else str(same_site).capitalize()}")
+        if get("secure"):
+            parts.append("Secure")
+        return [("Set-Cookie", "; ".join(parts))]
 
     def _open_polling(self, request: HttpRequest) -> HttpResponse:
         sock, open_packet = self._new_session(request, "polling")
@@ -552,6 +585,8 @@ class Engine:
         core = sock.core
         ok_headers = [*self._cors(request), ("Content-Type", "text/html"), ("cache-control", "no-store")]
         ok = HttpResponse(200, ok_headers, b"ok")
+        if core.state is not State.OPEN:
+            return ok  # closing: already reported; the client learns it from its next GET
         try:
             packets = decode_payload(request.body, self.options.max_http_buffer_size)
         except PayloadTooLarge as exc:
@@ -577,22 +612,55 @@ class Engine:
 
     # -- WebSocket --------------------------------------------------------------------------
     def check_websocket(self, request: HttpRequest) -> HttpResponse | None:
-        """Validate a WebSocket upgrade request; ``None`` means accept it."""
+        """Validate a WebSocket upgrade request, ``allow_request`` included; ``None`` accepts it.
+
+        A front end that can wait uses ``authorize_websocket``: an ``allow_request`` that
+        answers asynchronously cannot be waited for here, so the request is refused.
+        """
+        result = self.authorize_websocket(request)
+        if not inspect.isawaitable(result):
+            return result
+        if inspect.iscoroutine(result):
+            result.close()
+        logger.error("refused WebSocket %s: allow_request is async, the front end must use authorize_websocket",
+                     request.url)
+        return HttpResponse(500, [("Content-type", "text/html")], b"Internal Server Error")
+
+    def authorize_websocket(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse | None] | None:
+        """Validate a WebSocket upgrade request and, for a new session, ask ``allow_request``.
+
+        ``None`` (or an awaitable of it) accepts it; a refusal is the reference's
+        ``abortUpgrade`` answer: 400 and the message as text.
+        """
         if request.path != self.path:
             return HttpResponse(404, [("Content-Type", "text/plain")], b"Not Found")
         sid = request.query.get("sid")
         sock = self.sessions.get(sid) if sid else None
+        deferred: HandshakeError | None = None
         try:
             handshake.validate(
                 handshake.Request("GET", request.query, upgrade=True),
                 self.options.transports, sock.transport if sock else None, sock is not None,
             )
         except HandshakeError as exc:
-            logger.info("refused WebSocket %s from %s: %s", request.url, request.client, exc.message)
-            return HttpResponse(400, [("Content-type", "text/html")], exc.message.encode())
-        if sid is None and request.query.get("transport") != "websocket":
-            return HttpResponse(400, [("Content-type", "text/html")], b"Bad request")
-        return None
+            if sid or exc.code != handshake.ErrorCode.UNSUPPORTED_PROTOCOL_VERSION:
+                return self._ws_refusal(request, exc.message)
+            deferred = exc  # the reference asks allow_request first
+        if request.query.get("transport") != "websocket":
+            return self._ws_refusal(request, "Bad request")
+        if sid:
+            return None  # an upgrade: allow_request judged the handshake already
+        return self._ask_allow(request, lambda verdict: self._ws_after_allow(request, verdict, deferred))
+
+    def _ws_after_allow(self, request: HttpRequest, verdict: bool | str, error: HandshakeError | None
+                        ) -> HttpResponse | None:
+        if verdict is not True:
+            return self._ws_refusal(request, verdict if isinstance(verdict, str) and verdict else "Forbidden")
+        return None if error is None else self._ws_refusal(request, error.message)
+
+    def _ws_refusal(self, request: HttpRequest, message: str) -> HttpResponse:
+        logger.info("refused WebSocket %s from %s: %s", request.url, request.client, message)
+        return HttpResponse(400, [("Content-type", "text/html")], message.encode())
 
     def open_websocket(self, request: HttpRequest, peer: WebSocketPeer) -> WebSocketReceiver:
         """A WebSocket was accepted: start a session on it, or offer it as an upgrade."""
@@ -611,6 +679,8 @@ class Engine:
             peer.close(1000)
             return WebSocketReceiver(self, None, peer, probing=False)
         existing._probe = peer
+        existing.core.probe_opened(self.loop.time())
+        self._rearm(existing)
         return WebSocketReceiver(self, existing, peer, probing=True)
 
     # -- the client bundle -----------------------------------------------------------------
@@ -694,6 +764,9 @@ class WebSocketReceiver:
             self.probing = False
             sock._probe = None
             sock.ws = self.peer
+            poll, sock._poll = sock._poll, None
+            if poll is not None and not poll.done():  # a poll made while probing: polling is over
+                poll.set_result(engine._payload_response(sock.request, [NOOP], poll_request=True))
             engine._rearm(sock)
             if sock.core.outbox:
                 engine._mark_dirty(sock)
@@ -706,7 +779,8 @@ class WebSocketReceiver:
         if sock is None:
             return
         if self.probing:
-            self.engine._dispatch(sock, UpgradeFailed("binary frame during the upgrade probe"))
+            self.engine._dispatch(sock, sock.core.abort_probe("binary frame during the upgrade probe"))
+            self.engine._rearm(sock)
             self.sock = None
             return
         if sock.core.state is State.OPEN:
@@ -720,7 +794,8 @@ class WebSocketReceiver:
         if self.probing:
             if sock._probe is self.peer:
                 sock._probe = None
-                sock.core.probing = False
+                sock.core.abort_probe("probe closed")
+                self.engine._rearm(sock)
             return
         if sock.ws is self.peer:
             if description:

@@ -117,11 +117,14 @@ class _Peer:
         if not self.closing:
             self.transport.write(_frame_text(text, self.deflate))
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = 1000, reason: str = "", *, payload: bytes | None = None) -> None:
+        """Send a close frame and hang up. A normal close is the reference's empty frame (``88 00``)."""
         if self.closing:
             return
         self.closing = True
-        self.transport.write(build_frame(OP_CLOSE, close_payload(code, reason)))
+        if payload is None:
+            payload = b"" if code == 1000 and not reason else close_payload(code, reason)
+        self.transport.write(build_frame(OP_CLOSE, payload))
         self.protocol.close_soon()
 
 
@@ -129,13 +132,17 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = (
         "_body",
         "_busy",
+        "_head_bytes",
         "_header_size",
         "_headers",
+        "_in_head",
         "_queue",
+        "_served",
         "_timer",
         "_too_large",
         "_upgrade_request",
         "_url",
+        "_ws_buffer",
         "parser",
         "receiver",
         "server",
@@ -158,6 +165,13 @@ class HttpProtocol(asyncio.Protocol):
         self._busy: HttpRequest | None = None  # the request being answered (for pipelining order)
         self._queue: list[HttpRequest] = []
         self._upgrade_request: HttpRequest | None = None
+        #: True while a request head is (or may start) arriving; its raw bytes so far.
+        self._in_head = True
+        self._head_bytes = 0
+        #: Responses written on this connection (an idle keep-alive connection is closed quietly).
+        self._served = 0
+        #: Bytes received while an upgrade waits for ``allow_request``.
+        self._ws_buffer: bytes | None = None
         self.ws_reader: FrameReader | None = None
         self.ws_peer: _Peer | None = None
         self.receiver: WebSocketReceiver | None = None
@@ -175,7 +189,10 @@ class HttpProtocol(asyncio.Protocol):
             self._timer.cancel()
         if self.receiver is not None:
             receiver, self.receiver = self.receiver, None
-            receiver.on_close("transport closed" if exc is None else str(exc))
+            # The reference reports any loss of a WebSocket as "transport close", reset or not.
+            if exc is not None:
+                logger.debug("WebSocket from %s lost: %s", self._peer_name(), exc)
+            receiver.on_close()
         elif self._busy is not None:
             self.server.engine.poll_abandoned(self._busy)
 
@@ -188,6 +205,15 @@ class HttpProtocol(asyncio.Protocol):
     def close_soon(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
+            if self.transport.get_write_buffer_size():
+                # close() waits to flush: a peer that stops reading would hold those bytes forever.
+                self.server.loop.call_later(self.server.engine.options.close_timeout, self._abort)
+
+    def _abort(self) -> None:
+        if self in self.server.connections:
+            logger.info("dropping connection from %s: closed, but its unsent data is not being read",
+                        self._peer_name())
+            self.transport.abort()
 
     def _arm_header_timer(self) -> None:
         if self._timer is not None:
@@ -196,9 +222,13 @@ class HttpProtocol(asyncio.Protocol):
 
     def _header_timeout(self) -> None:
         self._timer = None
-        if self.ws_reader is None and self._busy is None:
-            logger.info("closing connection from %s: request head not received in time", self._peer_name())
-            self._fail(408)
+        if self.ws_reader is not None or self._busy is not None or self._ws_buffer is not None:
+            return
+        if self._served and self._in_head and not self._head_bytes:
+            self.close_soon()  # an idle keep-alive connection: nothing to answer
+            return
+        logger.info("closing connection from %s: request head not received in time", self._peer_name())
+        self._fail(408)
 
     def _peer_name(self) -> str:
         peer = self.transport.get_extra_info("peername") if self.transport else None
@@ -208,13 +238,37 @@ class HttpProtocol(asyncio.Protocol):
         self.transport.write(
             f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n".encode()
         )
-        self.transport.close()
+        self.close_soon()
 
     # -- bytes in ---------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        if self.ws_reader is not None:
-            self._ws_data(data)
-            return
+        limit = self.server.limits.max_header_size
+        for _ in range(len(data) // max(limit, 1) + 2):  # each turn feeds a whole head's worth at least
+            if self.ws_reader is not None:
+                self._ws_data(data)
+                return
+            if self._ws_buffer is not None:  # an upgrade is waiting for allow_request
+                self._ws_buffer += data
+                return
+            if not self._in_head or self._head_bytes + len(data) <= limit:
+                if self._in_head:
+                    self._head_bytes += len(data)
+                self._feed(data)
+                return
+            # httptools keeps an unfinished header line without bound: a head may take only
+            # what is left of its limit, and must be complete within it.
+            room = limit - self._head_bytes
+            part, data = data[:room], data[room:]
+            self._head_bytes = limit
+            self._feed(part)
+            if self.transport.is_closing():
+                return
+            if self._in_head and self._head_bytes >= limit:
+                logger.info("refused request from %s: head over its limit", self._peer_name())
+                self._fail(431)
+                return
+
+    def _feed(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -238,8 +292,7 @@ class HttpProtocol(asyncio.Protocol):
         self._headers = []
         self._header_size = 0
         self._body = []
-        if self._timer is None:
-            self._arm_header_timer()
+        self._arm_header_timer()  # the head has header_timeout from its first byte
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -256,6 +309,8 @@ class HttpProtocol(asyncio.Protocol):
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -274,6 +329,7 @@ class HttpProtocol(asyncio.Protocol):
             raise ValueError("body too large")
 
     def on_message_complete(self) -> None:
+        self._in_head = True
         parsed = httptools.parse_url(self._url)
         headers: dict[str, str] = {}
         for name, value in self._headers:
@@ -344,14 +400,18 @@ class HttpProtocol(asyncio.Protocol):
         if not keep_alive:
             head.append("Connection: close")
         head.append("\r\n")
-        self.transport.write("\r\n".join(head).encode("latin-1") + response.body)
+        body = b"" if request.method == "HEAD" else response.body  # HEAD: the length, never the bytes
+        self.transport.write("\r\n".join(head).encode("latin-1") + body)
         self._busy = None
+        self._served += 1
         if not keep_alive:
-            self.transport.close()
+            self.close_soon()
         elif self._queue:
             self._handle(self._queue.pop(0))
             if not self._queue:
                 self.transport.resume_reading()
+        elif self._in_head and self.ws_reader is None:
+            self._arm_header_timer()  # idle keep-alive: closed after header_timeout
 
     # -- WebSocket --------------------------------------------------------------------------
     def _upgrade(self, request: HttpRequest, rest: bytes) -> None:
@@ -367,14 +427,40 @@ class HttpProtocol(asyncio.Protocol):
             logger.info("refused WebSocket from %s: not a valid RFC 6455 upgrade", self._peer_name())
             self._busy = request
             self._respond(request, HttpResponse(400, [("Connection", "close")], b""))
-            self.transport.close()
+            self.close_soon()
             return
-        refusal = engine.check_websocket(request)
+        verdict = engine.authorize_websocket(request)
+        if verdict is None or isinstance(verdict, HttpResponse):
+            self._accept_upgrade(request, verdict, rest)
+            return
+        # allow_request answers later: hold what arrives meanwhile.
+        self._ws_buffer = rest
+        self.transport.pause_reading()
+        future = asyncio.ensure_future(verdict)
+        future.add_done_callback(lambda f: self._upgrade_decided(request, f))
+
+    def _upgrade_decided(self, request: HttpRequest, future: asyncio.Future[HttpResponse | None]) -> None:
+        rest, self._ws_buffer = self._ws_buffer or b"", None
+        if future.cancelled() or self.transport is None or self.transport.is_closing():
+            return
+        exc = future.exception()
+        if exc is not None:
+            logger.error("allow_request failed for %s", request.url, exc_info=exc)
+            self._accept_upgrade(request, HttpResponse(500, [("Content-type", "text/html")], b""), b"")
+            return
+        self._accept_upgrade(request, future.result(), rest)
+        if not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def _accept_upgrade(self, request: HttpRequest, refusal: HttpResponse | None, rest: bytes) -> None:
+        engine = self.server.engine
+        headers = request.headers
+        key = headers.get("sec-websocket-key", "")
         if refusal is not None:
             self._busy = request
             refusal.headers.append(("Connection", "close"))
             self._respond(request, refusal)
-            self.transport.close()
+            self.close_soon()
             return
         deflate = None
         if engine.options.per_message_deflate:
@@ -405,12 +491,17 @@ class HttpProtocol(asyncio.Protocol):
         try:
             frames = reader.feed(data)
         except WebSocketError as exc:
+            self._ws_frames(exc.frames, peer)  # what came whole before the fault still counts
+            if self.receiver is None:
+                return
             logger.info("closing WebSocket from %s: %s", self._peer_name(), exc)
             receiver, self.receiver = self.receiver, None
             peer.close(exc.code, exc.reason)
-            if receiver is not None:
-                receiver.on_close(f"websocket error {exc.code}: {exc.reason}")
+            receiver.on_close(f"websocket error {exc.code}: {exc.reason}")
             return
+        self._ws_frames(frames, peer)
+
+    def _ws_frames(self, frames: list[tuple[int, str | bytes]], peer: _Peer) -> None:
         receiver = self.receiver
         for opcode, payload in frames:
             if receiver is None:
@@ -423,9 +514,8 @@ class HttpProtocol(asyncio.Protocol):
                 if not peer.closing:
                     self.transport.write(build_frame(OP_PONG, payload))  # type: ignore[arg-type]
             elif opcode == OP_CLOSE:
-                code = int.from_bytes(payload[:2], "big") if payload else 1000  # type: ignore[arg-type]
                 self.receiver = None
-                peer.close(code if code != 1005 else 1000)
+                peer.close(payload=payload)  # type: ignore[arg-type]  # echoed, as ws does
                 receiver.on_close()
                 return
             receiver = self.receiver
@@ -482,7 +572,10 @@ class HttpServer:
             await asyncio.sleep(0.01)
         for conn in list(self.connections):
             if conn.transport is not None:
-                conn.transport.close()
+                if conn.transport.get_write_buffer_size():
+                    conn.transport.abort()  # the drain time is over: this peer is not reading
+                else:
+                    conn.transport.close()
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()

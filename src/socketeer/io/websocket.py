@@ -68,6 +68,8 @@ class WebSocketError(Exception):
         super().__init__(f"{code} {reason}")
         self.code = code
         self.reason = reason
+        #: Messages that arrived whole before the fault, in the same ``feed``.
+        self.frames: list[tuple[int, str | bytes]] = []
 
 
 def accept_key(key: str) -> str:
@@ -186,12 +188,14 @@ def negotiate_deflate(header: str | None, threshold: int = 1024) -> Deflate | No
                 pass
             elif name == "client_no_context_takeover" and not value:
                 deflate.client_no_context_takeover = True
-            elif name == "server_max_window_bits" and value.isdigit() and 8 <= int(value) <= 15:
-                # zlib refuses a raw window of 8 bits; 9 decodes whatever an 8-bit peer expects.
-                deflate.server_max_window_bits = max(9, int(value))
+            elif name == "server_max_window_bits" and value.isdigit() and 9 <= int(value) <= 15:
+                # 8 is declined: zlib cannot compress with a 256-byte window, and RFC 7692 forbids
+                # answering a larger one than was offered.
+                deflate.server_max_window_bits = int(value)
             elif name == "client_max_window_bits" and (not value or (value.isdigit() and 8 <= int(value) <= 15)):
-                if value:
-                    deflate.client_max_window_bits = max(9, int(value))
+                # An inflater with a larger window reads any smaller one, so 8 needs no answer.
+                if value and int(value) >= 9:
+                    deflate.client_max_window_bits = int(value)
             else:
                 ok = False
                 break
@@ -205,9 +209,12 @@ class FrameReader:
 
     ``feed`` returns a list of ``(opcode, payload)``: OP_TEXT with a ``str``, OP_BINARY,
     OP_PING, OP_PONG and OP_CLOSE with ``bytes`` (the close payload already validated).
+    Nothing after a close frame is parsed. A fault raises ``WebSocketError``, whose ``frames``
+    holds what arrived whole before it.
     """
 
-    __slots__ = ("_buf", "_frag_op", "_frag_parts", "_frag_rsv1", "_frag_size", "deflate", "max_size", "server")
+    __slots__ = ("_buf", "_closed", "_frag_op", "_frag_parts", "_frag_rsv1", "_frag_size", "deflate", "max_size",
+                 "server")
 
     def __init__(self, *, max_size: int | None, server: bool = True, deflate: Deflate | None = None) -> None:
         self.max_size = max_size
@@ -218,10 +225,21 @@ class FrameReader:
         self._frag_parts: list[bytes] = []
         self._frag_size = 0
         self._frag_rsv1 = False
+        self._closed = False
 
     def feed(self, data: bytes) -> list[tuple[int, str | bytes]]:
-        buf = self._buf + data if self._buf else data
         out: list[tuple[int, str | bytes]] = []
+        if self._closed:
+            return out
+        try:
+            self._parse(data, out)
+        except WebSocketError as exc:
+            exc.frames = out
+            raise
+        return out
+
+    def _parse(self, data: bytes, out: list[tuple[int, str | bytes]]) -> None:
+        buf = self._buf + data if self._buf else data
         pos = 0
         end = len(buf)
         max_size = self.max_size
@@ -268,7 +286,10 @@ class FrameReader:
             pos += header + n
             if opcode >= OP_CLOSE:
                 if opcode == OP_CLOSE:
-                    payload = self._check_close(payload)
+                    out.append((opcode, self._check_close(payload)))
+                    self._closed = True  # the peer sends nothing after its close frame
+                    self._buf = b""
+                    return
                 out.append((opcode, payload))
                 continue
             if opcode == OP_CONT:
@@ -305,7 +326,6 @@ class FrameReader:
             else:
                 out.append((OP_BINARY, payload))
         self._buf = buf[pos:] if pos < end else b""
-        return out
 
     @staticmethod
     def _check_close(payload: bytes) -> bytes:
