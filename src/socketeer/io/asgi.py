@@ -30,8 +30,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ..engineio.session import NOOP, Outgoing, SharedMessage
-from .engine import Engine, EngineSocket, HttpRequest, HttpResponse, WebSocketReceiver
+from ..engineio.session import Outgoing, SharedMessage
+from .engine import Engine, HttpRequest, HttpResponse, WebSocketReceiver
 from .serving import Servable
 from .websocket import Deflate
 
@@ -54,20 +54,6 @@ HIGH_WATER = 64 * 1024
 #: server, and then to see the client's disconnect, before the connection is dropped: a client
 #: that stopped reading must not keep the connection's coroutines alive.
 CLOSE_GRACE = 5.0
-
-#: A long-poll that arrives while its session is probing a WebSocket is answered with a NOOP
-#: after this many seconds (the reference's upgrade check interval). The engine releases the
-#: poll pending when the probe arrives, but the client may see that NOOP before "3probe" (they
-#: travel on different connections, and through the ASGI server's send paths) and poll again;
-#: it then waits for that poll to finish before it sends UPGRADE, so unanswered, the upgrade
-#: would stall until the next ping.
-PROBE_NOOP_DELAY = 0.1
-
-
-def _release_poll_while_probing(sock: EngineSocket) -> None:
-    if sock.core.probing and not sock.closed:
-        sock.send_packets([NOOP])
-
 
 def _not_found() -> HttpResponse:
     return HttpResponse(404, [("Content-Type", "text/plain")], b"Not Found")
@@ -339,10 +325,6 @@ class ASGIApp:
         self._inflight.add(done_marker)
         listener = asyncio.ensure_future(receive())
         answered = False
-        nudge: asyncio.TimerHandle | None = None
-        sock = self.engine.sessions.get(request.query.get("sid", ""))
-        if sock is not None and sock.core.probing:
-            nudge = loop.call_later(PROBE_NOOP_DELAY, _release_poll_while_probing, sock)
         try:
             while True:  # bounded: only the server's messages (in practice one http.disconnect) loop
                 await asyncio.wait((future, listener), return_when=asyncio.FIRST_COMPLETED)
@@ -364,8 +346,6 @@ class ASGIApp:
                 logger.debug("client of %s %s left before its answer", request.method, request.url)
         finally:
             listener.cancel()
-            if nudge is not None:
-                nudge.cancel()
             if not answered:
                 self.engine.poll_abandoned(request)  # before cancelling: it ignores a finished poll
                 future.cancel()

@@ -54,6 +54,9 @@ __all__ = [
 
 logger = logging.getLogger("socketeer.engine")
 
+#: Seconds between the NOOPs that release long-polls made while an upgrade is probed.
+PROBE_NOOP_DELAY = 0.1
+
 Origins = str | Sequence[str] | Callable[[str], bool] | None
 T = TypeVar("T")
 
@@ -572,7 +575,16 @@ class Engine:
             return self._payload_response(request, core.drain() or [NOOP], poll_request=True)
         poll: asyncio.Future[HttpResponse] = self.loop.create_future()
         sock._poll = poll
+        if core.probing:
+            # The client may see the NOOP that released its last poll before "3probe" (they
+            # travel on different connections) and poll again; it sends "5" only once that
+            # poll is answered. The reference answers such polls every 100 ms; so do we.
+            self.loop.call_later(PROBE_NOOP_DELAY, self._release_while_probing, sock, poll)
         return poll
+
+    def _release_while_probing(self, sock: EngineSocket, poll: asyncio.Future[HttpResponse]) -> None:
+        if sock._poll is poll and sock.core.probing and not sock.closed:
+            self._answer_poll(sock)
 
     def poll_abandoned(self, request: HttpRequest) -> None:
         """The client hung up while its long-poll was pending (the reference: a transport error)."""
