@@ -127,6 +127,9 @@ class BroadcastOperator:
             else:
                 await asyncio.wait_for(done, timeout)
         except TimeoutError:
+            # As the reference: the late ones are forgotten, so they hold nothing and answer nothing.
+            for sock in list(self._nsp.sockets.values()):
+                sock._acks.pop(ack_id, None)
             raise AckTimeout(f"{len(answers)} of {expected[0] if expected else '?'} acks for {event!r} "
                              f"arrived within {timeout} s", list(answers)) from None
         return answers

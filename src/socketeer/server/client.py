@@ -76,6 +76,8 @@ class Client:
                 self._protocol_error(f"second CONNECT to {nsp}")
                 return
             self._on_connect(nsp, packet.data)
+        elif packet.type is PacketType.CONNECT_ERROR:
+            self._protocol_error(f"CONNECT_ERROR packet from the client for {nsp}")  # as the reference
         elif socket is not None:
             socket._on_packet(packet)
         else:
@@ -87,6 +89,8 @@ class Client:
         self.close("parse error")
 
     def _on_connect(self, name: str, auth: Any) -> None:
+        if auth is None:
+            auth = {}  # a bare CONNECT: the reference's auth is then an empty object
         server = self.server
         nsp = server._nsps.get(name)
         if nsp is not None:
@@ -127,13 +131,17 @@ class Client:
             del self.sockets[socket.nsp.name]
 
     # -- closing -----------------------------------------------------------------------------
-    def close(self, reason: str, notify_first: Socket | None = None) -> None:
+    def close(self, reason: str) -> None:
         """Close the whole connection; every socket on it disconnects with ``reason``."""
-        if notify_first is not None:
-            self.send_packet(Packet(PacketType.DISCONNECT, notify_first.nsp.name))
-            notify_first._on_close("server namespace disconnect")
         self.on_close(reason)
         self.conn.close_nowait(reason)
+
+    def disconnect_all(self) -> None:
+        """The reference's ``socket.disconnect(true)``: every namespace of the connection gets
+        its DISCONNECT ("server namespace disconnect"), then the connection closes."""
+        for socket in list(self.sockets.values()):
+            socket.disconnect()
+        self.close("forced close")
 
     def on_close(self, reason: str) -> None:
         """The engine session ended (or is ending): every socket disconnects."""

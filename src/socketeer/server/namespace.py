@@ -178,10 +178,12 @@ class Namespace:
                 if inspect.isawaitable(result):
                     await result
             except ConnectionRefused as exc:
+                socket._cleanup()  # rooms a middleware joined are left, as the reference
                 self._refuse(socket.client, exc.message, exc.data)
                 return
             except Exception as exc:
                 logger.info("middleware of %s refused %s: %r", self.name, socket.client.conn.sid, exc)
+                socket._cleanup()
                 self._refuse(socket.client, str(exc) or type(exc).__name__, getattr(exc, "data", None))
                 return
         self._accept(socket, auth, restored)

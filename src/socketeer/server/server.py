@@ -16,7 +16,7 @@ from ..io.engine import Engine, EngineOptions, EngineSocket
 from ..io.serving import Servable
 from ..limits import DEFAULT_LIMITS, Limits
 from ..socketio import msgpack_parser, parser
-from ..socketio.packets import Packet, PacketType
+from ..socketio.packets import RESERVED_EVENTS, Packet, PacketType
 from .broadcast import BroadcastOperator, Done, ThreadSafeOperator
 from .client import Client
 from .handlers import Handler
@@ -195,10 +195,12 @@ class Server(Servable):
     def server_side_emit(self, event: str, *args: Any) -> Done:
         from .broadcast import DONE
 
+        _check_event_name(event)
         self.sockets.adapter.server_side_emit([event, *args])
         return DONE
 
     async def server_side_emit_with_ack(self, event: str, *args: Any, timeout: float = 5.0) -> list[Any]:
+        _check_event_name(event)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         answers: list[Any] = []
@@ -266,6 +268,11 @@ class Server(Servable):
             await nsp.adapter.close()
 
     close = shutdown
+
+
+def _check_event_name(event: str) -> None:
+    if event in RESERVED_EVENTS:
+        raise ValueError(f'"{event}" is a reserved event name')
 
 
 def _default_encode(packet: Packet, max_depth: int = DEFAULT_LIMITS.max_depth) -> list[str | bytes]:

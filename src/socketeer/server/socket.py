@@ -89,6 +89,7 @@ class Socket:
         "_acks",
         "_any",
         "_any_outgoing",
+        "_cleaned_up",
         "_handlers",
         "_middlewares",
         "_once",
@@ -114,6 +115,7 @@ class Socket:
         self.connected = False
         self.recovered = False
         self._acks: dict[int, Callable[[Any], None]] = {}
+        self._cleaned_up = False
         self._handlers: dict[str, list[Handler]] = {}
         self._once: set[Handler] = set()
         self._any: list[Handler] = []
@@ -129,6 +131,8 @@ class Socket:
         return self.nsp.adapter.socket_rooms(self.id)
 
     def join(self, rooms: str | Iterable[str]) -> Done:
+        if self._cleaned_up:  # as the reference: joining is a no-op once the socket is gone
+            return DONE
         self.nsp.adapter.add_all(self.id, [rooms] if isinstance(rooms, str) else list(rooms))
         return DONE
 
@@ -285,8 +289,7 @@ class Socket:
             else:
                 self._dispatch(data, packet.id)
         elif ptype is PacketType.ACK or ptype is PacketType.BINARY_ACK:
-            assert packet.id is not None
-            callback = self._acks.pop(packet.id, None)
+            callback = self._acks.pop(packet.id, None) if packet.id is not None else None
             if callback is None:
                 logger.info("ack %s from %s matches no pending emit; ignored", packet.id, self.id)
                 return
@@ -296,6 +299,12 @@ class Socket:
                 logger.exception("ack callback of %r failed", self)
         elif ptype is PacketType.DISCONNECT:
             self._on_close("client namespace disconnect")
+
+    def _cleanup(self) -> None:
+        """Leave every room and the namespace; later joins do nothing."""
+        self.nsp.adapter.delete_all(self.id)
+        self.nsp._remove(self)
+        self._cleaned_up = True
 
     def _run_middlewares(self, data: list[Any], ack_id: int | None, index: int) -> None:
         if index == len(self._middlewares):
@@ -361,7 +370,7 @@ class Socket:
         if not self.connected:
             return DONE
         if close:
-            self.client.close("forced close", notify_first=self)
+            self.client.disconnect_all()
         else:
             self._send_packet(Packet(PacketType.DISCONNECT, self.nsp.name))
             self._on_close("server namespace disconnect")
@@ -381,8 +390,7 @@ class Socket:
             from ..adapters.base import PersistedSession
 
             self.nsp.adapter.persist_session(PersistedSession(self.id, self.pid, list(self.rooms), self.data))
-        self.nsp.adapter.delete_all(self.id)
-        self.nsp._remove(self)
+        self._cleanup()
         self.client._remove(self)
         self.connected = False
         self._acks.clear()
@@ -424,6 +432,21 @@ class _VolatileSocket:
         self._socket = socket
 
     def emit(self, event: str, *args: Any) -> Done:
-        if self._socket.conn.writable:
-            return self._socket.emit(event, *args)
+        socket = self._socket
+        if event in RESERVED_EVENTS:
+            raise ValueError(f'"{event}" is a reserved event name')
+        if not socket.connected:
+            return DONE
+        nsp = socket.nsp
+        data = [event, *args]
+        if nsp.server.recovery is None:
+            if socket.conn.writable:
+                socket._send_packet(Packet(PacketType.EVENT, nsp.name, data))
+            return DONE
+        # With recovery on, as the reference: through the adapter, flagged volatile, so the
+        # packet gets no offset and is not stored for replay.
+        nsp.adapter.broadcast(Packet(PacketType.EVENT, nsp.name, data),
+                              nsp._options(rooms=frozenset((socket.id,)), volatile=True))
+        if socket._any_outgoing:
+            socket._notify_outgoing(data)
         return DONE
