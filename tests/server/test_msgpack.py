@@ -16,8 +16,7 @@ from .raw import RawSocket
 from .util import BLOB, Log, Serve, connect, emit_ack, start
 
 # socket.io-msgpack-parser 3.0.2 (notepack.io 2.2) encodes a CONNECT without auth as data=undefined,
-# i.e. fixext1 type 0 (d4 00 00), which socketeer's msgpack decoder refuses (see the xfail below);
-# the other tests give auth so they can test everything else.
+# i.e. fixext1 type 0 (d4 00 00); test_official_client_without_auth covers it, the others give auth.
 MSGPACK = {"parser": "msgpack", "auth": {"k": 1}}
 
 
@@ -183,8 +182,6 @@ async def test_wire(serve: Serve) -> None:
     pytest.param({"type": 5, "data": ["x"], "nsp": "/"}, id="binary-event-type"),
     pytest.param({"type": 6, "data": [], "nsp": "/", "id": 1}, id="binary-ack-type"),
 ])
-@pytest.mark.xfail(strict=True, reason="msgpack_parser.py: socket.io-msgpack-parser requires a string `nsp` "
-                   "and a type in 0..4 (no BINARY_* types); socketeer accepts both")
 async def test_wire_packets_the_reference_refuses(serve: Serve, packet: dict[str, Any]) -> None:
     io, url = await start(serve, parser="msgpack")
     msgpack_app(io, Log())
@@ -201,10 +198,6 @@ async def test_wire_packets_the_reference_refuses(serve: Serve, packet: dict[str
 UNDEFINED = msgpack.ExtType(0, b"\x00")  # how notepack.io 2.2 encodes ``undefined``
 
 
-@pytest.mark.xfail(strict=True, reason="msgpack_parser.py: notepack.io 2.2 (used by socket.io-msgpack-parser "
-                   "3.0.2) sends `undefined` as fixext1 type 0 (d4 00 00); the decoder must read it as "
-                   "undefined (absent data / None) as the reference does, else the official msgpack client "
-                   "cannot connect without auth")
 async def test_official_client_without_auth(js: Any, serve: Serve) -> None:
     io, url = await start(serve, parser="msgpack")
     log = Log()
@@ -214,7 +207,6 @@ async def test_official_client_without_auth(js: Any, serve: Serve) -> None:
     assert (await log.first("connection"))[1] == {}
 
 
-@pytest.mark.xfail(strict=True, reason="msgpack_parser.py: fixext1 type 0 is notepack's `undefined`")
 async def test_wire_undefined(serve: Serve) -> None:
     io, url = await start(serve, parser="msgpack")
     log = Log()

@@ -29,18 +29,31 @@ def _require() -> Any:
 
 
 def encode(packet: Packet, max_depth: int = DEFAULT_LIMITS.max_depth) -> list[str | bytes]:
+    """One msgpack map, its keys in the order Node's server builds the packet object (so the
+    bytes match): an ACK starts with its id, an EVENT with an ack id puts it before ``nsp``."""
     ptype = packet.type
     if ptype is PacketType.BINARY_EVENT:
         ptype = PacketType.EVENT
     elif ptype is PacketType.BINARY_ACK:
         ptype = PacketType.ACK
-    obj: dict[str, Any] = {"type": int(ptype)}
+    obj: dict[str, Any] = {}
+    if ptype is PacketType.ACK and packet.id is not None:
+        obj["id"] = packet.id
+    obj["type"] = int(ptype)
     if packet.data is not None:
         obj["data"] = packet.data
-    obj["nsp"] = packet.namespace
-    if packet.id is not None:
+    if ptype is not PacketType.ACK and packet.id is not None:
         obj["id"] = packet.id
+    obj["nsp"] = packet.namespace
     return [_require().packb(obj, use_bin_type=True)]
+
+
+def _undefined(code: int, data: bytes) -> Any:
+    # notepack.io (the reference's msgpack codec) writes JavaScript's undefined as fixext 1 of
+    # type 0: the official client sends it for a CONNECT without auth.
+    if code == 0 and data == b"\x00":
+        return None
+    raise ValueError(f"unsupported msgpack extension type {code}")
 
 
 def encode_event(namespace: str, args: list[Any], ack_id: int | None = None) -> list[str | bytes]:
@@ -76,14 +89,15 @@ class MsgpackDecoder:
     def feed_binary(self, data: bytes) -> Packet | None:
         mp = _require()
         try:
-            obj = mp.unpackb(data, raw=False, strict_map_key=True, max_bin_len=len(data), max_str_len=len(data))
+            obj = mp.unpackb(data, raw=False, strict_map_key=True, max_bin_len=len(data), max_str_len=len(data),
+                             ext_hook=_undefined)
         except Exception as exc:
             raise SocketIOPacketError(f"invalid msgpack packet: {exc}") from None
         if not isinstance(obj, dict):
             raise SocketIOPacketError("a msgpack packet must be a map")
         ptype = obj.get("type")
-        nsp = obj.get("nsp", "/")
-        if type(ptype) is not int or not 0 <= ptype <= 6:
+        nsp = obj.get("nsp")
+        if type(ptype) is not int or not 0 <= ptype <= 4:  # no BINARY_* types in this format
             raise SocketIOPacketError(f"invalid packet type {ptype!r}")
         if not isinstance(nsp, str) or not nsp.startswith("/"):
             raise SocketIOPacketError(f"invalid namespace {nsp!r}")
@@ -92,7 +106,7 @@ class MsgpackDecoder:
             raise SocketIOPacketError(f"invalid ack id {ack_id!r}")
         packet_type = PacketType(ptype)
         payload = obj.get("data")
-        if "data" in obj:
+        if payload is not None:  # absent, or undefined
             _check_depth(payload, self.limits.max_depth)
             if not _payload_valid(packet_type, payload):
                 raise SocketIOPacketError(f"invalid payload for a {packet_type.name} packet")
