@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import DecodeError
 from ..io.engine import EngineSocket
 from ..socketio.packets import Packet, PacketType
+from ..socketio.parser import decode_plain_event
 from .handlers import spawn
 from .socket import Handshake, Socket
 
@@ -21,12 +22,13 @@ logger = logging.getLogger("socketeer.server")
 
 
 class Client:
-    __slots__ = ("_connect_timer", "conn", "decoder", "server", "sockets")
+    __slots__ = ("_connect_timer", "_plain", "conn", "decoder", "server", "sockets")
 
     def __init__(self, server: Server, conn: EngineSocket) -> None:
         self.server = server
         self.conn = conn
         self.decoder = server.new_decoder()
+        self._plain = server.plain_parser
         self.sockets: dict[str, Socket] = {}
         timeout = server.connect_timeout
         self._connect_timer: asyncio.TimerHandle | None = (
@@ -59,6 +61,20 @@ class Client:
     # -- incoming ----------------------------------------------------------------------------
     def on_message(self, data: str | bytes) -> None:
         decoder = self.decoder
+        if self._plain and type(data) is str and data[:1] == "2" and not decoder.pending:
+            # The hot path: an event on the main namespace, without building a Packet.
+            try:
+                event = decode_plain_event(data)
+            except DecodeError as exc:
+                self._protocol_error(str(exc))
+                return
+            if event is not None:
+                socket = self.sockets.get("/")
+                if socket is None:
+                    self._protocol_error("EVENT packet for /, which this client has not joined")
+                else:
+                    socket._on_event(event[0], event[1])
+                return
         try:
             packet = decoder.feed_text(data) if isinstance(data, str) else decoder.feed_binary(data)
         except DecodeError as exc:

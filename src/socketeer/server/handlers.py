@@ -15,7 +15,7 @@ import types
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
-__all__ = ["Handler", "call_handler", "wants_ack"]
+__all__ = ["Handler", "Where", "call_handler", "wants_ack"]
 
 logger = logging.getLogger("socketeer.server")
 
@@ -68,7 +68,7 @@ def call_handler(
     handler: Handler,
     args: tuple[Any, ...] | list[Any],
     done: Callable[[Any], None] | None,
-    where: str,
+    where: object,
     kwargs: dict[str, Any] | None = None,
 ) -> None:
     """Call a handler; ``done(result)`` follows when it returns (inline if it can).
@@ -85,7 +85,7 @@ def call_handler(
         if done is not None:
             done(result)
         return
-    if not inspect.iscoroutine(result):
+    if type(result) is not types.CoroutineType:
         _finish_later(asyncio.ensure_future(result), done, where)
         return
     try:
@@ -100,7 +100,21 @@ def call_handler(
     _finish_later(asyncio.get_running_loop().create_task(_continue(result, pending)), done, where)
 
 
-def _finish_later(task: asyncio.Future[Any], done: Callable[[Any], None] | None, where: str) -> None:
+class Where:
+    """Names the handler in a log line; formatted only if something is logged (the hot path
+    creates one per event and almost never prints it)."""
+
+    __slots__ = ("event", "owner")
+
+    def __init__(self, owner: object, event: object) -> None:
+        self.owner = owner
+        self.event = event
+
+    def __str__(self) -> str:
+        return f"{self.owner!r} event {self.event!r}"
+
+
+def _finish_later(task: asyncio.Future[Any], done: Callable[[Any], None] | None, where: object) -> None:
     if isinstance(task, asyncio.Task):
         _background.add(task)
 

@@ -233,11 +233,25 @@ class Server(Servable):
 
     def encode_for_engine(self, packet: Packet) -> list[Outgoing]:
         """A packet for one recipient: text parts get the Engine.IO MESSAGE type."""
-        if packet.type is PacketType.EVENT and packet.id is None and self._encode is _default_encode:
-            parts = parser.encode_event(packet.namespace, packet.data)
-        else:
-            parts = self._encode(packet, self.limits.max_depth)
-        return ["4" + p if isinstance(p, str) else p for p in parts]
+        return _for_engine(self._encode(packet, self.limits.max_depth))
+
+    def encode_event_for_engine(self, namespace: str, data: list[Any]) -> list[Outgoing]:
+        """``socket.emit``'s hot path: no Packet object, one JSON encode."""
+        if self._encode is _default_encode:
+            parts = parser.encode_event(namespace, data)
+            return ["4" + parts[0]] if len(parts) == 1 else _for_engine(parts)  # type: ignore[operator]
+        return self.encode_for_engine(Packet(PacketType.EVENT, namespace, data))
+
+    def encode_ack_for_engine(self, namespace: str, args: list[Any], ack_id: int) -> list[Outgoing]:
+        if self._encode is _default_encode:
+            parts = parser.encode_ack(namespace, args, ack_id)
+            return ["4" + parts[0]] if len(parts) == 1 else _for_engine(parts)  # type: ignore[operator]
+        return self.encode_for_engine(Packet(PacketType.ACK, namespace, args, ack_id))
+
+    @property
+    def plain_parser(self) -> bool:
+        """True with the default parser, whose main-namespace events take a decoding shortcut."""
+        return self._encode is _default_encode
 
     # -- the engine's handler ----------------------------------------------------------------
     def on_connect(self, socket: EngineSocket) -> None:
@@ -273,6 +287,10 @@ class Server(Servable):
 def _check_event_name(event: str) -> None:
     if event in RESERVED_EVENTS:
         raise ValueError(f'"{event}" is a reserved event name')
+
+
+def _for_engine(parts: list[str | bytes]) -> list[Outgoing]:
+    return ["4" + p if isinstance(p, str) else p for p in parts]
 
 
 def _default_encode(packet: Packet, max_depth: int = DEFAULT_LIMITS.max_depth) -> list[str | bytes]:

@@ -13,7 +13,7 @@ from ..exceptions import AckTimeout, ConnectionClosed
 from ..io.engine import EngineSocket
 from ..socketio.packets import RESERVED_EVENTS, Packet, PacketType
 from .broadcast import DONE, BroadcastOperator, Done
-from .handlers import Handler, call_handler
+from .handlers import Handler, Where, call_handler
 
 if TYPE_CHECKING:
     from .client import Client
@@ -164,7 +164,9 @@ class Socket:
             if self._any_outgoing:
                 self._notify_outgoing(data)
         else:
-            self._send_packet(Packet(PacketType.EVENT, self.nsp.name, data))
+            if self._any_outgoing:
+                self._notify_outgoing(data)
+            self.conn.send_packets(self.nsp.server.encode_event_for_engine(self.nsp.name, data))
         return DONE
 
     async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
@@ -203,7 +205,7 @@ class Socket:
 
     def _send_ack(self, ack_id: int, args: list[Any]) -> None:
         if self.connected:
-            self._send_packet(Packet(PacketType.ACK, self.nsp.name, args, ack_id))
+            self.conn.send_packets(self.nsp.server.encode_ack_for_engine(self.nsp.name, args, ack_id))
 
     # -- broadcasting from this socket -------------------------------------------------------
     def to(self, room: str | Iterable[str]) -> BroadcastOperator:
@@ -283,11 +285,7 @@ class Socket:
     def _on_packet(self, packet: Packet) -> None:
         ptype = packet.type
         if ptype is PacketType.EVENT or ptype is PacketType.BINARY_EVENT:
-            data = packet.data
-            if self._middlewares:
-                self._run_middlewares(data, packet.id, 0)
-            else:
-                self._dispatch(data, packet.id)
+            self._on_event(packet.data, packet.id)
         elif ptype is PacketType.ACK or ptype is PacketType.BINARY_ACK:
             callback = self._acks.pop(packet.id, None) if packet.id is not None else None
             if callback is None:
@@ -299,6 +297,12 @@ class Socket:
                 logger.exception("ack callback of %r failed", self)
         elif ptype is PacketType.DISCONNECT:
             self._on_close("client namespace disconnect")
+
+    def _on_event(self, data: list[Any], ack_id: int | None) -> None:
+        if self._middlewares:
+            self._run_middlewares(data, ack_id, 0)
+        else:
+            self._dispatch(data, ack_id)
 
     def _cleanup(self) -> None:
         """Leave every room and the namespace; later joins do nothing."""
@@ -340,9 +344,10 @@ class Socket:
     def _dispatch(self, data: list[Any], ack_id: int | None) -> None:
         event = data[0]
         args = data[1:]
-        where = f"{self!r} event {event!r}"
-        for h in self._any:
-            call_handler(h, data, None, where)
+        where = Where(self, event)
+        if self._any:
+            for h in self._any:
+                call_handler(h, data, None, where)
         done: Callable[[Any], None] | None = None
         ack = None
         if ack_id is not None:

@@ -22,7 +22,7 @@ from ..exceptions import SocketIOPacketError, TooDeeplyNested, TooManyAttachment
 from ..limits import DEFAULT_LIMITS, Limits
 from .packets import RESERVED_EVENTS, Packet, PacketType
 
-__all__ = ["Decoder", "decode_plain_event", "decode_text", "encode", "encode_event", "has_binary"]
+__all__ = ["Decoder", "decode_plain_event", "decode_text", "encode", "encode_ack", "encode_event", "has_binary"]
 
 _BINARY = (bytes, bytearray, memoryview)
 _TYPE_CHARS = "0123456789"
@@ -106,6 +106,17 @@ def encode_event(namespace: str, args: list[Any], ack_id: int | None = None) -> 
     if namespace == "/" and ack_id is None:
         return ["2" + payload]
     return [_head(2, namespace, ack_id) + payload]
+
+
+def encode_ack(namespace: str, args: list[Any], ack_id: int) -> list[str | bytes]:
+    """The hot path of answering an ack: an ACK (or BINARY_ACK) carrying ``args``."""
+    try:
+        payload = _json.dumps(args)
+    except TypeError:
+        return encode(Packet(PacketType.ACK, namespace, args, ack_id))
+    if namespace == "/":
+        return [f"3{ack_id}{payload}"]
+    return [_head(3, namespace, ack_id) + payload]
 
 
 # -- decoding -------------------------------------------------------------------------------
