@@ -6,6 +6,9 @@ Engine.IO protocol v4).
 
 from __future__ import annotations
 
+from . import testing as testing  # socketeer.testing.serve(...) after a bare "import socketeer"
+from .client import Client, ClientSocket
+from .client.sync import SyncClient, connect
 from .exceptions import (
     AckTimeout,
     ConnectionClosed,
@@ -32,6 +35,8 @@ __all__ = [
     "ASGIApp",
     "AckTimeout",
     "BroadcastOperator",
+    "Client",
+    "ClientSocket",
     "ConnectionClosed",
     "ConnectionError",
     "ConnectionRefused",
@@ -46,6 +51,8 @@ __all__ = [
     "Server",
     "Socket",
     "SocketeerError",
+    "SyncClient",
     "__version__",
+    "connect",
     "run",
 ]
