@@ -19,7 +19,7 @@ import orjson
 
 from .exceptions import TooDeeplyNested
 
-__all__ = ["dumps", "loads"]
+__all__ = ["dumps", "dumps_binary", "loads"]
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 #: Deepest nesting the slow paths walk (orjson's own encoder stops at 254 levels).
@@ -121,6 +121,32 @@ def dumps(value: Any) -> str:
     if ("." in text and ".0" in text) or ("e+" in text and ("e+1" in text or "e+20" in text)) or "e-6" in text:
         return orjson.dumps(_js_numbers(value)).decode()
     return text
+
+
+_BINARY = (bytes, bytearray, memoryview)
+
+
+def dumps_binary(value: Any) -> tuple[str, list[bytes]]:
+    """Encode with every bytes-like value replaced by a Socket.IO placeholder
+    ``{"_placeholder":true,"num":N}``, numbered depth-first; returns the text and the bytes.
+
+    orjson calls ``default`` for each bytes value while it writes, so finding, stripping and
+    encoding is one pass in C. Raises ``TypeError`` for what it cannot encode (the caller then
+    takes the slow path, which also covers huge ints and lone surrogates).
+    """
+    attachments: list[bytes] = []
+
+    def placeholder(obj: Any) -> Any:
+        if isinstance(obj, _BINARY):
+            attachments.append(bytes(obj))
+            return {"_placeholder": True, "num": len(attachments) - 1}
+        raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
+
+    text = orjson.dumps(value, default=placeholder).decode()
+    if ("." in text and ".0" in text) or ("e+" in text and ("e+1" in text or "e+20" in text)) or "e-6" in text:
+        attachments.clear()
+        text = orjson.dumps(_js_numbers(value), default=placeholder).decode()
+    return text, attachments
 
 
 def loads(text: str | bytes) -> Any:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["RESERVED_EVENTS", "Packet", "PacketType"]
 
@@ -27,9 +26,9 @@ RESERVED_EVENTS = frozenset(
 _MISSING: Any = None
 
 
-@dataclass(frozen=True, slots=True)
-class Packet:
-    """A decoded or to-be-encoded Socket.IO packet.
+class Packet(NamedTuple):
+    """A decoded or to-be-encoded Socket.IO packet (immutable; a NamedTuple because it is
+    built per packet on hot paths, where a frozen dataclass costs twice as much).
 
     ``data`` is ``None`` when the packet carries no payload. Binary values (``bytes``) sit
     inside ``data`` where the sender put them; encoding turns them into placeholders and

@@ -48,16 +48,22 @@ def has_binary(value: Any, max_depth: int = 64) -> bool:
     return False
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _deconstruct(value: Any, attachments: list[bytes], depth: int, max_depth: int) -> Any:
+    # Scalars (nearly every value) are kept without a call; subclasses take the slow checks.
     if isinstance(value, _BINARY):
         attachments.append(bytes(value))
         return {"_placeholder": True, "num": len(attachments) - 1}
     if depth >= max_depth and isinstance(value, list | tuple | dict):
         raise ValueError(f"data nested deeper than {max_depth} levels")
+    scalars = _SCALARS
     if isinstance(value, list | tuple):
-        return [_deconstruct(v, attachments, depth + 1, max_depth) for v in value]
+        return [v if type(v) in scalars else _deconstruct(v, attachments, depth + 1, max_depth) for v in value]
     if isinstance(value, dict):
-        return {k: _deconstruct(v, attachments, depth + 1, max_depth) for k, v in value.items()}
+        return {k: v if type(v) in scalars else _deconstruct(v, attachments, depth + 1, max_depth)
+                for k, v in value.items()}
     return value
 
 
@@ -72,6 +78,27 @@ def _head(ptype: int, namespace: str, ack_id: int | None, attachments: int = -1)
     return head
 
 
+def _encode_binary(ptype: PacketType, namespace: str, data: Any, ack_id: int | None,
+                   max_depth: int) -> list[str | bytes]:
+    """Called once JSON refused ``data``: one walk both finds the bytes and strips them out.
+    No bytes found means the data really is not JSON-able: its ``TypeError`` is raised."""
+    try:
+        text, attachments = _json.dumps_binary(data)
+    except TypeError:  # huge ints, lone surrogates, or really not JSON-able: the slow path says
+        attachments = []
+        stripped = _deconstruct(data, attachments, 0, max_depth)
+        text = _json.dumps(stripped)
+    if not attachments:
+        _json.dumps(data)  # raises the TypeError that names the culprit
+        raise TypeError("data is not JSON serializable")
+    binary_type = PacketType.BINARY_EVENT if ptype in _EVENT_TYPES else PacketType.BINARY_ACK
+    return [_head(binary_type, namespace, ack_id, len(attachments)) + text, *attachments]
+
+
+_EVENT_TYPES = (PacketType.EVENT, PacketType.BINARY_EVENT)
+_DATA_TYPES = (PacketType.EVENT, PacketType.ACK, PacketType.BINARY_EVENT, PacketType.BINARY_ACK)
+
+
 def encode(packet: Packet, max_depth: int = DEFAULT_LIMITS.max_depth) -> list[str | bytes]:
     """Encode a packet: the text part, then its attachments (if any) in order.
 
@@ -81,28 +108,23 @@ def encode(packet: Packet, max_depth: int = DEFAULT_LIMITS.max_depth) -> list[st
     data = packet.data
     if data is None:
         return [_head(ptype, packet.namespace, packet.id)]
-    if ptype in (PacketType.EVENT, PacketType.ACK, PacketType.BINARY_EVENT, PacketType.BINARY_ACK):
+    if ptype in _DATA_TYPES:
         try:
             payload = _json.dumps(data)
         except TypeError:
-            if not has_binary(data, max_depth):
-                raise
-            attachments: list[bytes] = []
-            stripped = _deconstruct(data, attachments, 0, max_depth)
-            binary_type = PacketType.BINARY_EVENT if packet.is_event else PacketType.BINARY_ACK
-            head = _head(binary_type, packet.namespace, packet.id, len(attachments))
-            return [head + _json.dumps(stripped), *attachments]
-        plain_type = PacketType.EVENT if packet.is_event else PacketType.ACK
+            return _encode_binary(ptype, packet.namespace, data, packet.id, max_depth)
+        plain_type = PacketType.EVENT if ptype in _EVENT_TYPES else PacketType.ACK
         return [_head(plain_type, packet.namespace, packet.id) + payload]
     return [_head(ptype, packet.namespace, packet.id) + _json.dumps(data)]
 
 
-def encode_event(namespace: str, args: list[Any], ack_id: int | None = None) -> list[str | bytes]:
+def encode_event(namespace: str, args: list[Any], ack_id: int | None = None,
+                 max_depth: int = DEFAULT_LIMITS.max_depth) -> list[str | bytes]:
     """The hot path of ``emit``: an EVENT (or BINARY_EVENT) whose payload is ``args``."""
     try:
         payload = _json.dumps(args)
     except TypeError:
-        return encode(Packet(PacketType.EVENT, namespace, args, ack_id))
+        return _encode_binary(PacketType.EVENT, namespace, args, ack_id, max_depth)
     if namespace == "/" and ack_id is None:
         return ["2" + payload]
     return [_head(2, namespace, ack_id) + payload]
@@ -113,7 +135,7 @@ def encode_ack(namespace: str, args: list[Any], ack_id: int) -> list[str | bytes
     try:
         payload = _json.dumps(args)
     except TypeError:
-        return encode(Packet(PacketType.ACK, namespace, args, ack_id))
+        return _encode_binary(PacketType.ACK, namespace, args, ack_id, DEFAULT_LIMITS.max_depth)
     if namespace == "/":
         return [f"3{ack_id}{payload}"]
     return [_head(3, namespace, ack_id) + payload]
@@ -152,13 +174,16 @@ class _Header:
         self.payload = payload
 
 
+_PTYPES = tuple(PacketType)
+
+
 def _parse_text(text: str, limits: Limits) -> _Header:
     if not text:
         raise SocketIOPacketError("empty Socket.IO packet")
     first = text[0]
     if first not in "0123456":
         raise SocketIOPacketError(f"unknown Socket.IO packet type {first!r}")
-    ptype = PacketType(ord(first) - 48)
+    ptype = _PTYPES[ord(first) - 48]
     i = 1
     n = len(text)
     attachments = 0
@@ -208,18 +233,24 @@ def _parse_text(text: str, limits: Limits) -> _Header:
     return _Header(ptype, namespace, ack_id, attachments, payload)
 
 
+_JSON_NESTED = frozenset({list, dict})
+
+
 def _reconstruct(value: Any, buffers: list[bytes], depth: int, max_depth: int) -> Any:
+    # Values from JSON are only ever list, dict or scalars; scalars are kept without a call.
     if depth > max_depth:
         raise TooDeeplyNested(f"data nested deeper than {max_depth} levels")
-    if isinstance(value, list):
-        return [_reconstruct(v, buffers, depth + 1, max_depth) for v in value]
-    if isinstance(value, dict):
+    nested = _JSON_NESTED
+    if type(value) is list:
+        return [_reconstruct(v, buffers, depth + 1, max_depth) if type(v) in nested else v for v in value]
+    if type(value) is dict:
         if value.get("_placeholder") is True:
             num = value.get("num")
             if type(num) is not int or not 0 <= num < len(buffers):
                 raise SocketIOPacketError(f"illegal attachment placeholder num={num!r}")
             return buffers[num]
-        return {k: _reconstruct(v, buffers, depth + 1, max_depth) for k, v in value.items()}
+        return {k: _reconstruct(v, buffers, depth + 1, max_depth) if type(v) in nested else v
+                for k, v in value.items()}
     return value
 
 
@@ -304,6 +335,10 @@ class Decoder:
         if self._header is not None:
             self.reset()
             raise SocketIOPacketError("got a text packet while waiting for binary attachments")
+        if text[:2] == "2[":  # the common case: an event on the main namespace without ack
+            event = decode_plain_event(text)
+            assert event is not None
+            return Packet(PacketType.EVENT, "/", event[0], None)
         header = _parse_text(text, self.limits)
         if header.attachments == 0:
             payload = header.payload
