@@ -68,7 +68,7 @@ def sk_encode_payload(messages: list[str]) -> str:
 
 
 def sk_decode_payload(body: bytes) -> list[tuple[int, str | bytes | None]]:
-    return [(int(p.type), p.data) for p in decode_payload(body)]
+    return [(p.type, p.data) for p in decode_payload(body)]
 
 
 # -- python-socketio / python-engineio ------------------------------------------------------

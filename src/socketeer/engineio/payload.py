@@ -22,7 +22,12 @@ def encode_payload(packets: Iterable[str | bytes]) -> str:
     Binary messages become ``b<base64>``. The send queues keep packets in WebSocket form so
     the same queue serves both transports; only polling pays for base64.
     """
-    return SEPARATOR.join(binary_to_polling(p) if isinstance(p, bytes) else p for p in packets)
+    if not isinstance(packets, list):
+        packets = list(packets)
+    try:
+        return SEPARATOR.join(packets)  # type: ignore[arg-type]  # all text: the common case
+    except TypeError:
+        return SEPARATOR.join(binary_to_polling(p) if isinstance(p, bytes) else p for p in packets)
 
 
 def decode_payload(body: bytes | str, max_payload: int | None = None) -> list[Packet]:

@@ -261,6 +261,7 @@ def _rebuild(payload: Any, buffers: list[bytes], max_depth: int) -> Any:
         raise TooDeeplyNested("data nested too deeply to walk") from None
 
 
+_BINARY_HEAD = re.compile(r"([56])([0-9]{1,10})-([0-9]{1,17})?\[")
 _PLAIN_EVENT_ACK = re.compile(r"2(\d{1,16})\[")
 
 
@@ -339,7 +340,8 @@ class Decoder:
             event = decode_plain_event(text)
             assert event is not None
             return Packet(PacketType.EVENT, "/", event[0], None)
-        header = _parse_text(text, self.limits)
+        match = _BINARY_HEAD.match(text)
+        header = self._binary_header(text, match) if match is not None else _parse_text(text, self.limits)
         if header.attachments == 0:
             payload = header.payload
             if header.type is PacketType.BINARY_EVENT or header.type is PacketType.BINARY_ACK:
@@ -347,6 +349,26 @@ class Decoder:
             return Packet(header.type, header.namespace, payload, header.ack_id)
         self._header = header
         return None
+
+    def _binary_header(self, text: str, match: re.Match[str]) -> _Header:
+        """``5<n>-[...]`` / ``6<n>-<id>[...]`` on the main namespace, without the general parser."""
+        limits = self.limits
+        count = int(match.group(2))
+        if count < 1 or (limits.max_attachments is not None and count > limits.max_attachments):
+            return _parse_text(text, limits)  # let the general parser raise the precise error
+        ack = match.group(3)
+        if ack is not None and len(ack) > limits.max_ack_id_digits:
+            return _parse_text(text, limits)
+        ptype = PacketType.BINARY_EVENT if text[0] == "5" else PacketType.BINARY_ACK
+        try:
+            payload = _json.loads(text[match.end() - 1 :])
+        except TooDeeplyNested:
+            raise
+        except ValueError as exc:
+            raise SocketIOPacketError(f"invalid JSON payload: {exc}") from None
+        if not _payload_valid(ptype, payload):
+            raise SocketIOPacketError(f"invalid payload for a {ptype.name} packet")
+        return _Header(ptype, "/", int(ack) if ack is not None else None, count, payload)
 
     def feed_binary(self, data: bytes) -> Packet | None:
         header = self._header
