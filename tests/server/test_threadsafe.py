@@ -23,8 +23,10 @@ def room_app(io: socketeer.Server) -> None:
 async def test_emit_from_a_worker_thread(js: Any, serve: Serve) -> None:
     io, url = await start(serve)
     room_app(io)
-    await connect(js, "a", url, {"forceNew": True})
-    await connect(js, "b", url, {"forceNew": True})
+    # WebSocket only: a volatile packet is dropped by design when a long-poll is not pending,
+    # and this test wants it delivered.
+    await connect(js, "a", url, {"forceNew": True, "transports": ["websocket"]})
+    await connect(js, "b", url, {"forceNew": True, "transports": ["websocket"]})
     await emit_ack(js, "a", "join", "r")
     loop_thread = threading.get_ident()
     threads: list[int] = []

@@ -233,24 +233,36 @@ def _parse_text(text: str, limits: Limits) -> _Header:
     return _Header(ptype, namespace, ack_id, attachments, payload)
 
 
-_JSON_NESTED = frozenset({list, dict})
+def _placeholder(value: dict[str, Any], buffers: list[bytes]) -> bytes:
+    num = value.get("num")
+    if type(num) is not int or not 0 <= num < len(buffers):
+        raise SocketIOPacketError(f"illegal attachment placeholder num={num!r}")
+    return buffers[num]
+
+
+def _fill(value: Any, buffers: list[bytes], depth: int, max_depth: int) -> None:
+    """Replace placeholders in place: the payload was parsed for us alone, so no copy is
+    needed, and only lists and dicts are visited (values from JSON are nothing else)."""
+    if depth > max_depth:
+        raise TooDeeplyNested(f"data nested deeper than {max_depth} levels")
+    items = enumerate(value) if type(value) is list else value.items()
+    for key, item in items:
+        kind = type(item)
+        if kind is dict:
+            if item.get("_placeholder") is True:
+                value[key] = _placeholder(item, buffers)
+            else:
+                _fill(item, buffers, depth + 1, max_depth)
+        elif kind is list:
+            _fill(item, buffers, depth + 1, max_depth)
 
 
 def _reconstruct(value: Any, buffers: list[bytes], depth: int, max_depth: int) -> Any:
-    # Values from JSON are only ever list, dict or scalars; scalars are kept without a call.
-    if depth > max_depth:
-        raise TooDeeplyNested(f"data nested deeper than {max_depth} levels")
-    nested = _JSON_NESTED
-    if type(value) is list:
-        return [_reconstruct(v, buffers, depth + 1, max_depth) if type(v) in nested else v for v in value]
-    if type(value) is dict:
-        if value.get("_placeholder") is True:
-            num = value.get("num")
-            if type(num) is not int or not 0 <= num < len(buffers):
-                raise SocketIOPacketError(f"illegal attachment placeholder num={num!r}")
-            return buffers[num]
-        return {k: _reconstruct(v, buffers, depth + 1, max_depth) if type(v) in nested else v
-                for k, v in value.items()}
+    kind = type(value)
+    if kind is dict and value.get("_placeholder") is True:
+        return _placeholder(value, buffers)
+    if kind is list or kind is dict:
+        _fill(value, buffers, depth, max_depth)
     return value
 
 
