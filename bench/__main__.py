@@ -15,6 +15,8 @@ BENCHMARKS: dict[str, str] = {
     "core": "bench.core",
     "ws_framers": "bench.ws_framers",
     "sio": "bench.sio",
+    "eio": "bench.eio",
+    "client": "bench.client_load",
 }
 
 

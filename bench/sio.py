@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +212,20 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
+#: Scenarios run only when named (``--scenarios S3R``), so the default run stays S1..S6.
+EXTRA_SCENARIOS: dict[str, Scenario] = {
+    "S3R": Scenario(
+        "S3R",
+        "broadcast at a fixed rate, 1 sender to 1,000 clients, 100 broadcasts/s (100,000 deliveries/s)",
+        "bcast",
+        1000,
+        10,
+        "deliveries/s",
+        {"rate": 100},
+    ),
+}
+
+
 def run_loadgen(
     scn: Scenario, server: RunningServer, opts: argparse.Namespace, logdir: Path, tag: str, clients: int
 ) -> dict[str, Any]:
@@ -285,9 +299,20 @@ def saturated(results: Sequence[dict[str, Any]], threshold: float = 90.0) -> boo
     return any(p >= threshold for r in results for p in r.get("loadgen_proc_cpu_pct", []))
 
 
+#: The ratio columns of a table: (server key, header); ``bench.eio`` passes its own.
+DEFAULT_RATIOS: tuple[tuple[str, str], ...] = ((NODE_KEY, "vs Node"), (PYSIO_KEY, "vs py-sio"))
+
+
 def print_scenario(
-    scn: Scenario, servers: Sequence[ServerKind], results: dict[str, list[dict[str, Any]]], skipped: dict[str, str]
+    scn: Scenario,
+    servers: Sequence[ServerKind],
+    results: dict[str, list[dict[str, Any]]],
+    skipped: dict[str, str],
+    ratios: Sequence[tuple[str, str]] = DEFAULT_RATIOS,
 ) -> None:
+    if scn.extra.get("rate"):
+        print_rate_scenario(scn, servers, results, skipped)
+        return
     print(f"\n{scn.key}: {scn.title}")
     medians: dict[str, float] = {}
     for kind in servers:
@@ -307,8 +332,7 @@ def print_scenario(
         "srv CPU%",
         "per srv CPU-s",
         "lg CPU%",
-        "vs Node",
-        "vs py-sio",
+        *(header for _, header in ratios),
     ]
     rows: list[list[str]] = []
     notes: list[str] = []
@@ -346,7 +370,7 @@ def print_scenario(
             else None
         )
         lg = _pct([r.get("loadgen_cpu_pct") for r in ok]) + ("!" if saturated(ok) else "")
-        ratios = [f"{med / medians[k]:.2f}x" if k in medians else "-" for k in (NODE_KEY, PYSIO_KEY)]
+        ratio_cells = [f"{med / medians[k]:.2f}x" if k in medians else "-" for k, _ in ratios]
         rows.append(
             [
                 f"{kind.key} {kind.name}",
@@ -361,7 +385,7 @@ def print_scenario(
                 _pct(cpu),
                 format_rate(per_cpu) if per_cpu else "-",
                 lg,
-                *ratios,
+                *ratio_cells,
             ]
         )
     print_table(headers, rows, right=[False, *[True] * (len(headers) - 1)])
@@ -371,6 +395,89 @@ def print_scenario(
             f"  every run verified before timing ({', '.join(verified)} round trips equal to what was sent),"
             " and every timed reply checked"
         )
+    for note in notes:
+        print("  " + note)
+
+
+def print_rate_scenario(
+    scn: Scenario, servers: Sequence[ServerKind], results: dict[str, list[dict[str, Any]]], skipped: dict[str, str]
+) -> None:
+    """S3R's table. At a fixed rate every server that keeps up delivers the same number of
+    messages, so throughput says nothing; what differs is the server CPU each delivery costs
+    (the work a real deployment pays for) and the latency. A server that cannot keep up is
+    shown with the rate it did achieve."""
+    rate = float(scn.extra["rate"])
+    target = rate * scn.clients
+    print(f"\n{scn.key}: {scn.title}")
+    print(f"  target {rate:g} broadcasts/s x {scn.clients:,} clients = {format_rate(target)} deliveries/s")
+    headers = [
+        "server",
+        "deliveries/s",
+        "of target",
+        "bcasts/s sent",
+        "p50 ms",
+        "p99 ms",
+        "srv CPU%",
+        "srv µs/delivery",
+        "lg CPU%",
+        "µs/dlv vs Node",
+        "kept up",
+    ]
+    per_delivery: dict[str, float] = {}
+    for kind in servers:
+        ok = [r for r in results.get(kind.key, []) if r.get("ok") and r.get("server_cpu_pct") and r["rate"]]
+        if ok:
+            per_delivery[kind.key] = statistics.median(r["server_cpu_pct"] / 100 * 1e6 / r["rate"] for r in ok)
+    rows: list[list[str]] = []
+    notes: list[str] = []
+    for kind in servers:
+        if kind.key in skipped:
+            rows.append([f"{kind.key} {kind.name}", "skipped", *[""] * (len(headers) - 2)])
+            notes.append(f"{kind.key}: skipped: {skipped[kind.key]}")
+            continue
+        runs = results.get(kind.key, [])
+        ok = [r for r in runs if r.get("ok")]
+        notes.extend(
+            f"{kind.key}: FAILED: {r.get('error')} {r.get('errorSamples') or ''}".rstrip()
+            for r in runs
+            if not r.get("ok")
+        )
+        if not ok:
+            rows.append([f"{kind.key} {kind.name}", "FAIL", *[""] * (len(headers) - 2)])
+            continue
+        med = statistics.median(r["rate"] for r in ok)
+        sent = statistics.median(r.get("sent_bcasts_per_s", 0.0) for r in ok)
+        behind = sum(r.get("behind_ticks", 0) for r in ok)
+        kept = med >= 0.95 * target and sent >= 0.95 * rate and not behind
+        if not kept:
+            backlog = max(r.get("backlog_at_end", 0) for r in ok)
+            notes.append(
+                f"{kind.key}: did not keep up: {format_rate(med)} deliveries/s achieved"
+                f" ({format_rate(sent)} broadcasts/s sent, {behind} scheduler ticks held back,"
+                f" {backlog} broadcasts undelivered at the end)"
+            )
+        mine = per_delivery.get(kind.key)
+        node = per_delivery.get(NODE_KEY)
+        rows.append(
+            [
+                f"{kind.key} {kind.name}",
+                format_rate(med),
+                f"{med / target * 100:.0f}%",
+                format_rate(sent),
+                _ms(statistics.median(r["p50_us"] for r in ok)),
+                _ms(statistics.median(r["p99_us"] for r in ok)),
+                _pct([r.get("server_cpu_pct") for r in ok]),
+                f"{mine:.2f}" if mine is not None else "-",
+                _pct([r.get("loadgen_cpu_pct") for r in ok]) + ("!" if saturated(ok) else ""),
+                f"{mine / node:.2f}x" if mine is not None and node else "-",
+                "yes" if kept else "NO",
+            ]
+        )
+    print_table(headers, rows, right=[False, *[True] * (len(headers) - 1)])
+    print(
+        "  srv µs/delivery = server CPU time / deliveries (lower is better); 'µs/dlv vs Node' = that"
+        " divided by Node's (below 1.00x: less CPU than Node per delivery)"
+    )
     for note in notes:
         print("  " + note)
 
@@ -402,7 +509,11 @@ def main(argv: list[str]) -> None:
         default="a,b,c,d",
         help="which servers, comma-separated: " + ", ".join(f"{k}={s.name}" for k, s in SERVERS.items()),
     )
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated, default all: S1..S6")
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help="comma-separated, default S1..S6; S3R (broadcast at a fixed rate) runs only when named",
+    )
     parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per run (default 5)")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load before measuring (default 1)")
     parser.add_argument("--reps", type=int, default=1, help="repetitions per server and scenario (default 1)")
@@ -417,6 +528,12 @@ def main(argv: list[str]) -> None:
         help="uvicorn's WebSocket implementation for servers b and c (default websockets-sansio,"
         " what uvicorn's auto picks)",
     )
+    parser.add_argument(
+        "--bcast-rate",
+        type=float,
+        default=0.0,
+        help="S3R's broadcasts per second (default 100: 100,000 deliveries/s to 1,000 clients)",
+    )
     parser.add_argument("--json", type=Path, help="also write every run's raw result here")
     parser.add_argument("--logs", type=Path, help="keep server and load generator logs here (default: a temp dir)")
     opts = parser.parse_args(argv)
@@ -424,7 +541,20 @@ def main(argv: list[str]) -> None:
         opts.duration, opts.reps = 10.0, 3
 
     servers = [SERVERS[k.strip()] for k in opts.servers.split(",") if k.strip()]
-    scenarios = [SCENARIOS[k.strip().upper()] for k in opts.scenarios.split(",") if k.strip()]
+    known = {**SCENARIOS, **EXTRA_SCENARIOS}
+    scenarios = [known[k.strip().upper()] for k in opts.scenarios.split(",") if k.strip()]
+    if opts.bcast_rate:
+        scenarios = [
+            replace(
+                scn,
+                title=scn.title.split(", 100 broadcasts/s")[0]
+                + f", {opts.bcast_rate:g} broadcasts/s ({opts.bcast_rate * scn.clients:,.0f} deliveries/s)",
+                extra={**scn.extra, "rate": opts.bcast_rate},
+            )
+            if scn.extra.get("rate")
+            else scn
+            for scn in scenarios
+        ]
     if shutil.which("node") is None:
         raise SystemExit("node is required: the load generator is bench/loadgen/loadgen.js")
     skipped = {s.key: why for s in servers if (why := unavailable(s)) is not None}
@@ -480,10 +610,11 @@ def main(argv: list[str]) -> None:
         print(
             "\n! = a load generator process used >= 90% of a core: it, not the server, may be the limit (try --procs 2)"
         )
-    print(
-        "\nratios compare the median rate; 'per srv CPU-s' = rate / server CPU (cores), which is less"
-        " sensitive to a busy machine than the rate itself."
-    )
+    if any(not scn.extra.get("rate") for scn in scenarios):
+        print(
+            "\nratios compare the median rate; 'per srv CPU-s' = rate / server CPU (cores), which is less"
+            " sensitive to a busy machine than the rate itself."
+        )
     if opts.json:
         opts.json.write_text(json.dumps(raw, indent=1))
         print(f"raw results: {opts.json}")

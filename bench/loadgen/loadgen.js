@@ -14,6 +14,14 @@
 //           carrying every message the window allows (keep-alive http.Agent)
 //   idle    open `clients` connections (handshake + Socket.IO connect) as fast as possible,
 //           `concurrency` at a time, and hold them; reports connects/s and server RSS
+//   eio     Engine.IO only (`python -m bench eio`), no Socket.IO: clients x inflight text
+//           messages 4<seq>,<t>,BODY -> the same back; pings answered; --path (default
+//           /engine.io/) is the server's Engine.IO path
+//
+// bcast with --rate R (S3R): the sender sends R broadcasts/s on a fixed schedule instead of
+// keeping `inflight` undelivered; a server that cannot keep up is allowed at most
+// max(10, 2 s x R) undelivered broadcasts (the schedule then waits, and the run says so in
+// `behind_ticks`), so nothing queues without bound.
 //
 // Every request carries its sequence number and its send time (µs, CLOCK_MONOTONIC, the same
 // clock in every process), so latency is measured from the reply alone. Replies are checked
@@ -21,7 +29,7 @@
 //
 // Options: --duration S (measured window), --warmup S, --procs N (worker processes the clients
 // are spread over), --clients N, --inflight N, --payload-bytes N (binary mode),
-// --concurrency N (idle mode), --server-pid PID and --clk-tck N (server CPU and RSS from /proc),
+// --concurrency N (idle mode), --path P (eio mode), --rate R (bcast mode), --server-pid PID and --clk-tck N (server CPU and RSS from /proc),
 // --verify (check every event's round trip before timing), --timeout S (hard limit).
 //
 // Output: one JSON line on stdout; progress and errors on stderr.
@@ -152,25 +160,41 @@ const FANOUT_B = Buffer.from(FANOUT_PREFIX);
 const ACK_B = Buffer.from("43");
 const TAIL_B = Buffer.from("," + BODY + "]");
 
-// The (seq, t) of `<prefix><seq>,<t><TAIL>`, in `fastSeq` and the return value; -1 if not that.
+// Mode eio: the message is `4<seq>,<t>,BODY`, opaque to Engine.IO, echoed byte for byte.
+const EIO_PREFIX = "4";
+const EIO_B = Buffer.from(EIO_PREFIX);
+const EIO_TAIL = "," + BODY;
+const EIO_TAIL_B = Buffer.from(EIO_TAIL);
+
+// The (seq, t) of `<prefix><seq>,<t><tail>`, in `fastSeq` and the return value; -1 if not that.
 let fastSeq = 0;
-function seqAndTime(b, prefix) {
+function seqAndTime(b, prefix, tail = TAIL_B) {
   if (!hasAt(b, 0, prefix)) return -1;
   fastSeq = intAt(b, prefix.length);
   if (b[pos] !== 44) return -1;
   const t = intAt(b, pos + 1);
-  if (b.length - pos !== TAIL_B.length || !hasAt(b, pos, TAIL_B)) return -1;
+  if (b.length - pos !== tail.length || !hasAt(b, pos, tail)) return -1;
   return t;
 }
 
 // -- WebSocket client --------------------------------------------------------------------------
+
+// The Engine.IO path, and whether the session stops at Engine.IO (mode eio: no "40" connect).
+// Set once per process from the configuration, before any connection is opened.
+let WS_PATH = "/socket.io/";
+let ENGINE_ONLY = false;
+function configure(cfg) {
+  ENGINE_ONLY = cfg.mode === "eio";
+  WS_PATH = cfg.path || (ENGINE_ONLY ? "/engine.io/" : "/socket.io/");
+  if (!WS_PATH.endsWith("/")) WS_PATH += "/";
+}
 
 // Opens a WebSocket session and completes the Socket.IO connect to "/". `onText(s)` and
 // `onBinary(buf)` get every later message except pings, which are answered here; `fast(buf)`,
 // when given, sees each text message first, as bytes, and returns true if it handled it.
 function openWs(base, onText, onBinary, timeoutMs = 15000, fast = null) {
   return new Promise((resolve, reject) => {
-    const url = base.replace(/^http/, "ws") + "/socket.io/?EIO=4&transport=websocket";
+    const url = base.replace(/^http/, "ws") + WS_PATH + "?EIO=4&transport=websocket";
     const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: timeoutMs });
     let state = 0; // 0: waiting for the Engine.IO open, 1: for the Socket.IO connect, 2: open
     const timer = setTimeout(() => {
@@ -202,7 +226,12 @@ function openWs(base, onText, onBinary, timeoutMs = 15000, fast = null) {
       }
       if (isBinary) return fail(new Error("binary message during connect"));
       const s = data.toString();
-      if (state === 0 && s[0] === "0") {
+      if (state === 0 && s[0] === "0" && ENGINE_ONLY) {
+        state = 2;
+        clearTimeout(timer);
+        conn.sock = ws._socket;
+        resolve(conn);
+      } else if (state === 0 && s[0] === "0") {
         state = 1;
         ws.send("40");
       } else if (state === 1 && s.startsWith("40")) {
@@ -334,6 +363,37 @@ async function verifyWs(base, mode) {
   } finally {
     a.ws.terminate();
     b.ws.terminate();
+  }
+}
+
+// Mode eio: Engine.IO messages, text and binary, echoed as they were sent (byte for byte: an
+// Engine.IO server has nothing to re-encode), several in flight at once, in order.
+async function verifyEio(base) {
+  const q = newQueue();
+  const a = await openWs(base, (s) => q.push(s), (b) => q.push(b));
+  try {
+    const texts = [
+      "hello",
+      "",
+      "h\u00e9llo w\u00f6rld \u2713 \u2028 \"quoted\" \\ / \ud83d\ude00",
+      '42["looks like socket.io",1]',
+      "x".repeat(5000),
+      "7,123" + EIO_TAIL,
+    ];
+    for (const t of texts) a.ws.send(EIO_PREFIX + t);
+    const got = await expectMessages(q, texts.length, "eio text echo");
+    for (let i = 0; i < texts.length; i++) {
+      if (got[i] !== EIO_PREFIX + texts[i]) throw new Error(`eio echo of ${JSON.stringify(texts[i].slice(0, 60))} is ${JSON.stringify(String(got[i]).slice(0, 120))}`);
+    }
+    const bins = [Buffer.from([0, 1, 2, 255]), Buffer.alloc(70000, 7)];
+    for (const b of bins) a.ws.send(b);
+    const gotB = await expectMessages(q, bins.length, "eio binary echo");
+    for (let i = 0; i < bins.length; i++) {
+      if (!Buffer.isBuffer(gotB[i]) || !gotB[i].equals(bins[i])) throw new Error(`eio binary echo ${i} differs (${gotB[i] && gotB[i].length} bytes)`);
+    }
+    return { checks: ["eio text", "eio binary"], exact_frames: true };
+  } finally {
+    a.ws.terminate();
   }
 }
 
@@ -496,6 +556,8 @@ function newStats() {
     count: 0,
     bytes: 0,
     httpReqs: 0,
+    sent: 0,
+    behindTicks: 0,
     errors: 0,
     mismatches: 0,
     inexact: 0,
@@ -547,6 +609,7 @@ async function connectAll(ids, make, concurrency) {
 
 async function workerMain() {
   const cfg = await new Promise((resolve) => process.once("message", resolve));
+  configure(cfg);
   const stats = newStats();
   const base = cfg.url;
   const W = cfg.inflight;
@@ -575,11 +638,32 @@ async function workerMain() {
     return m;
   };
   const trySendBcast = () => {
-    if (!sender || !stats.running) return;
+    if (!sender || !stats.running || cfg.rate) return;
     const limit = globalComplete() + W;
     while (bseq <= limit) {
       wsSend(sender, '42["bcast",' + bseq++ + "," + nowUs() + "," + BODY + "]");
     }
+  };
+  // --rate: broadcast k is due at start + k / rate, whatever was delivered; at most `backlog`
+  // undelivered (and never more than the ring holds), else the tick is counted as behind.
+  const backlog = Math.min(RING / 2, Math.max(10, Math.ceil(cfg.rate * 2)));
+  let rateStart = 0;
+  let rateTimer = null;
+  const rateTick = () => {
+    if (!sender || !stats.running) return;
+    const due = Math.floor(((nowUs() - rateStart) * cfg.rate) / 1e6) + 1;
+    const limit = globalComplete() + backlog;
+    if (bseq < due && bseq > limit) stats.behindTicks++;
+    while (bseq < due && bseq <= limit) {
+      wsSend(sender, '42["bcast",' + bseq++ + "," + nowUs() + "," + BODY + "]");
+      stats.sent++;
+    }
+  };
+  const startRate = () => {
+    if (!sender || !cfg.rate || rateTimer) return;
+    rateStart = nowUs();
+    rateTimer = setInterval(rateTick, Math.max(1, Math.min(10, 500 / cfg.rate)));
+    rateTick();
   };
 
   const blob = Buffer.alloc(cfg.payloadBytes);
@@ -669,6 +753,33 @@ async function workerMain() {
         c.inflight--;
         c.fill();
       };
+    } else if (cfg.mode === "eio") {
+      fast = (b) => {
+        const t = seqAndTime(b, EIO_B, EIO_TAIL_B);
+        if (t < 0) return false;
+        stats.record(t);
+        c.inflight--;
+        c.fill();
+        return true;
+      };
+      c.fill = () => {
+        while (stats.running && c.inflight < W) {
+          c.inflight++;
+          wsSend(c.conn, EIO_PREFIX + c.seq++ + "," + nowUs() + EIO_TAIL);
+        }
+      };
+      onText = (s) => {
+        if (s[0] !== EIO_PREFIX) return unexpected(s);
+        const [seq, t] = twoInts(s, EIO_PREFIX.length);
+        const expected = EIO_PREFIX + seq + "," + t + EIO_TAIL;
+        if (s !== expected) {
+          stats.mismatches++;
+          if (stats.errorSamples.length < 5) stats.errorSamples.push(`reply ${s.slice(0, 120)} != ${expected.slice(0, 120)}`);
+        }
+        stats.record(t);
+        c.inflight--;
+        c.fill();
+      };
     } else if (cfg.mode === "bcast") {
       c.fill = () => {};
       const n = ids.length;
@@ -752,6 +863,7 @@ async function workerMain() {
       for (const c of conns) c.fill();
       for (const p of polls) p.fill();
       trySendBcast();
+      startRate();
     } else if (msg.type === "remote") {
       remote.set(msg.worker, msg.complete);
       trySendBcast();
@@ -759,6 +871,8 @@ async function workerMain() {
       stats.count = 0;
       stats.bytes = 0;
       stats.httpReqs = 0;
+      stats.sent = 0;
+      stats.behindTicks = 0;
       stats.hist = new Hist();
       mark = { t: nowUs(), cpu: cpuUs(), errors: stats.errors, mismatches: stats.mismatches };
       process.send({ type: "marked" });
@@ -771,6 +885,9 @@ async function workerMain() {
         count: stats.count,
         bytes: stats.bytes,
         httpReqs: stats.httpReqs,
+        sent: stats.sent,
+        behindTicks: stats.behindTicks,
+        backlog: sender ? bseq - 1 - globalComplete() : 0,
         hist: stats.hist.toJSON(),
         errors: stats.errors,
         mismatches: stats.mismatches,
@@ -779,6 +896,7 @@ async function workerMain() {
       });
     } else if (msg.type === "exit") {
       stats.running = false;
+      if (rateTimer) clearInterval(rateTimer);
       for (const c of conns) c.conn.ws.terminate();
       for (const p of polls) p.close();
       setTimeout(() => process.exit(0), polls.length ? 300 : 0);
@@ -818,7 +936,10 @@ async function parentMain(opts) {
     inflight: Number(opts.inflight || 10),
     payloadBytes: Number(opts["payload-bytes"] || 65536),
     concurrency: Number(opts.concurrency || 100),
+    path: opts.path || null,
+    rate: Number(opts.rate || 0),
   };
+  configure(cfg);
   const procs = Math.max(1, Number(opts.procs || 1));
   const duration = Number(opts.duration || 5);
   const warmup = Number(opts.warmup || 1);
@@ -839,7 +960,8 @@ async function parentMain(opts) {
 
   try {
     if (opts.verify) {
-      out.verify = cfg.mode === "poll" ? await verifyPoll(cfg.url) : await verifyWs(cfg.url, cfg);
+      out.verify =
+        cfg.mode === "poll" ? await verifyPoll(cfg.url) : cfg.mode === "eio" ? await verifyEio(cfg.url) : await verifyWs(cfg.url, cfg);
     }
     // Spread the clients over the workers; in bcast mode client 0 (the sender) is in worker 0.
     const shares = Array.from({ length: procs }, () => []);
@@ -931,6 +1053,12 @@ async function parentMain(opts) {
         inexact: st.reduce((a, m) => a + m.inexact, 0),
         errorSamples: st.flatMap((m) => m.errorSamples).slice(0, 5),
       });
+      if (cfg.rate) {
+        out.target_bcasts_per_s = cfg.rate;
+        out.sent_bcasts_per_s = st.reduce((a, m) => a + m.sent / (m.windowUs / 1e6), 0);
+        out.behind_ticks = st.reduce((a, m) => a + m.behindTicks, 0);
+        out.backlog_at_end = st.reduce((a, m) => a + m.backlog, 0);
+      }
       out.ok = out.count > 0 && out.errors === 0 && out.mismatches === 0;
       if (!out.ok && !out.error) out.error = out.count === 0 ? "no replies in the measured window" : "errors or mismatched replies";
     }
