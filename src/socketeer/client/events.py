@@ -13,21 +13,19 @@ packet's offset as a last argument. (Too few arguments is still an error, logged
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from .._calls import settle
+
 __all__ = ["Emitter", "Listener", "call_listener"]
 
 logger = logging.getLogger("socketeer.client")
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: Tasks of running coroutine listeners: the loop keeps only weak references to tasks.
-_tasks: set[asyncio.Future[Any]] = set()
 
 
 def _max_positional(fn: Callable[..., Any]) -> float:
@@ -82,27 +80,7 @@ def call_listener(
     except Exception:
         logger.exception("listener for %s raised", where)
         return
-    if not inspect.isawaitable(result):
-        if done is not None:
-            done(result)
-        return
-    task = asyncio.ensure_future(result)
-    _tasks.add(task)
-
-    def finished(t: asyncio.Future[Any]) -> None:
-        _tasks.discard(t)
-        if t.cancelled():
-            return
-        exc = t.exception()
-        if exc is not None:
-            logger.error("listener for %s raised", where, exc_info=exc)
-        elif done is not None:
-            try:
-                done(t.result())
-            except Exception:
-                logger.exception("answering the ack of %s failed", where)
-
-    task.add_done_callback(finished)
+    settle(result, done, where, logger)
 
 
 class Emitter:

@@ -5,12 +5,11 @@ Published as ``socketeer.engineio.Server``; it is also how the transports are te
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from .._calls import settle
 from ..io.engine import Engine, EngineOptions, EngineSocket
 from ..io.serving import Servable
 
@@ -39,7 +38,6 @@ class EngineIOServer(Servable):
             options["transports"] = tuple(options["transports"])
         self.engine = Engine(self, EngineOptions(path=path, **options))
         self._handlers: dict[str, Callable[..., Any]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     def on(self, event: str) -> Callable[[F], F]:
         if event not in ("connect", "message", "disconnect"):
@@ -55,16 +53,12 @@ class EngineIOServer(Servable):
         fn = self._handlers.get(event)
         if fn is None:
             return
-        result = fn(*args)
-        if inspect.isawaitable(result):
-            task = asyncio.ensure_future(result)
-            self._tasks.add(task)
-            task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("Engine.IO handler failed", exc_info=task.exception())
+        try:
+            result = fn(*args)
+        except Exception:
+            logger.exception("Engine.IO %s handler failed", event)
+            return
+        settle(result, None, f"Engine.IO {event}", logger)  # inline unless it really waits
 
     # EngineHandler
     def on_connect(self, socket: EngineSocket) -> None:
