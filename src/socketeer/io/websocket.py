@@ -4,8 +4,12 @@ Our own framing over the C masking helper of python-websockets (``websockets.spe
 frame headers are a few ``struct`` operations, and the one costly step, unmasking, runs in C.
 A full protocol object (python-websockets' Sans-I/O ``ServerProtocol``, wsproto) costs several
 times more per small frame, and frames going out need no masking at all, so a broadcast frame
-is built once and the same bytes are written to every recipient. The figures behind the choice
-are in ``bench/ws_framers.py`` (``python -m bench ws_framers``).
+is built once and the same bytes are written to every recipient. Measured with
+``python -m bench ws_framers`` (one core, CPython 3.11): parsing masked 60-byte text frames,
+ours 2.0M frames/s, python-websockets' ``ServerProtocol`` 0.38M, wsproto 0.12M, picows 2.5M
+(but picows owns the transport, which our httptools server and the ASGI path cannot give it);
+building them, ours 6.6M/s against 0.96M; 64 KiB binary frames, ours 5.0 GB/s, the fastest of
+the five. Pure-Python unmasking would halve the small-frame rate and cost 10x on large frames.
 
 Nothing here does I/O: ``FrameReader.feed`` takes bytes and returns what arrived, or raises
 ``WebSocketError`` carrying the close code the peer is owed.
