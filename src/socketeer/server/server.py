@@ -257,7 +257,8 @@ class Server(Servable):
     def on_connect(self, socket: EngineSocket) -> None:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        socket.data = Client(self, socket)
+        client = socket.data = Client(self, socket)
+        socket.receive = client.on_message
 
     def on_message(self, socket: EngineSocket, data: str | bytes) -> None:
         client = socket.data
@@ -268,6 +269,7 @@ class Server(Servable):
         client = socket.data
         if client is not None:
             socket.data = None
+            socket.receive = None
             client.on_close(reason)
 
     async def listen(self, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> list[tuple[str, int]]:

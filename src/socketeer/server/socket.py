@@ -203,6 +203,16 @@ class Socket:
         """Register a broadcast's ack (its answer is passed on whole, as a list)."""
         self._acks[ack_id] = lambda answer: on_ack(answer[0] if len(answer) == 1 else answer)
 
+    def _answerer(self, ack_id: int) -> Callable[[Any], None]:
+        """What a handler's return value is passed to when the client asked for an ack."""
+        def answer(result: Any) -> None:
+            if self.connected:
+                self.conn.send_packets(self.nsp.server.encode_ack_for_engine(
+                    self.nsp.name, [] if result is None else list(result) if type(result) is tuple else [result],
+                    ack_id))
+
+        return answer
+
     def _send_ack(self, ack_id: int, args: list[Any]) -> None:
         if self.connected:
             self.conn.send_packets(self.nsp.server.encode_ack_for_engine(self.nsp.name, args, ack_id))
@@ -343,6 +353,12 @@ class Socket:
 
     def _dispatch(self, data: list[Any], ack_id: int | None) -> None:
         event = data[0]
+        handler = self.nsp._events.get(event)
+        if handler is not None and not handler.takes_ack and not self._any and not self._handlers:
+            # The common case: one namespace-level handler; its return value answers the ack.
+            data[0] = self
+            call_handler(handler, data, None if ack_id is None else self._answerer(ack_id), Where(self, event))
+            return
         args = data[1:]
         where = Where(self, event)
         if self._any:
@@ -354,7 +370,6 @@ class Socket:
             ack = Ack(self, ack_id)
             done = ack.answer_with
 
-        handler = self.nsp._events.get(event)
         if handler is not None:
             kwargs = {"ack": ack} if handler.takes_ack and ack is not None else None
             call_handler(handler, (self, *args), None if handler.takes_ack else done, where, kwargs)
