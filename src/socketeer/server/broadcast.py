@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ from ..socketio.packets import RESERVED_EVENTS, Packet, PacketType
 if TYPE_CHECKING:
     from .namespace import Namespace
 
-__all__ = ["DONE", "BroadcastOperator", "Done"]
+__all__ = ["DONE", "BroadcastOperator", "Done", "collect_acks"]
 
 
 class Done:
@@ -41,6 +41,42 @@ DONE = Done()
 
 def _rooms(room: str | Iterable[str]) -> frozenset[str]:
     return frozenset((room,)) if isinstance(room, str) else frozenset(room)
+
+
+async def collect_acks(
+    start: Callable[[Callable[[int], None], Callable[[Any], None]], None],
+    timeout: float | None,
+    what: str,
+    on_timeout: Callable[[], None] | None = None,
+) -> list[Any]:
+    """Gather the answers of a send to many: ``start(on_count, on_ack)`` sends, and says how
+    many answers to expect through ``on_count``; each answer comes through ``on_ack``.
+    Raises ``AckTimeout`` carrying the answers that came when ``timeout`` runs out first."""
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    answers: list[Any] = []
+    expected: list[int] = []
+
+    def check() -> None:
+        if expected and len(answers) >= expected[0] and not done.done():
+            done.set_result(None)
+
+    def on_count(count: int) -> None:
+        expected.append(count)
+        check()
+
+    def on_ack(answer: Any) -> None:
+        answers.append(answer)
+        check()
+
+    start(on_count, on_ack)
+    try:
+        await (done if timeout is None else asyncio.wait_for(done, timeout))
+    except TimeoutError:
+        if on_timeout is not None:
+            on_timeout()
+        raise AckTimeout(f"{len(answers)} of {expected[0] if expected else '?'} {what} "
+                         f"arrived within {timeout} s", list(answers)) from None
+    return answers
 
 
 class BroadcastOperator:
@@ -100,39 +136,18 @@ class BroadcastOperator:
         had) when ``timeout(...)`` runs out first."""
         if event in RESERVED_EVENTS:
             raise ValueError(f'"{event}" is a reserved event name')
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        answers: list[Any] = []
-        expected: list[int] = []
-
-        def settle() -> None:
-            if expected and len(answers) >= expected[0] and not done.done():
-                done.set_result(None)
-
-        def on_count(count: int) -> None:
-            expected.append(count)
-            settle()
-
-        def on_ack(answer: Any) -> None:
-            answers.append(answer)
-            settle()
-
         ack_id = self._nsp.next_ack_id()
         packet = Packet(PacketType.EVENT, self._nsp.name, [event, *args], ack_id)
-        self._nsp.adapter.broadcast_with_ack(packet, self._opts, on_count, on_ack)
-        timeout = self._opts.timeout
-        try:
-            if timeout is None:
-                await done
-            else:
-                await asyncio.wait_for(done, timeout)
-        except TimeoutError:
+
+        def forget_late_ones() -> None:
             # As the reference: the late ones are forgotten, so they hold nothing and answer nothing.
             for sock in list(self._nsp.sockets.values()):
                 sock._acks.pop(ack_id, None)
-            raise AckTimeout(f"{len(answers)} of {expected[0] if expected else '?'} acks for {event!r} "
-                             f"arrived within {timeout} s", list(answers)) from None
-        return answers
+
+        return await collect_acks(
+            lambda on_count, on_ack: self._nsp.adapter.broadcast_with_ack(packet, self._opts, on_count, on_ack),
+            self._opts.timeout, f"acks for {event!r}", forget_late_ones,
+        )
 
     # -- server-side operations -----------------------------------------------------------------
     async def fetch_sockets(self) -> list[Any]:

@@ -17,7 +17,7 @@ from ..io.serving import Servable
 from ..limits import DEFAULT_LIMITS, Limits
 from ..socketio import msgpack_parser, parser
 from ..socketio.packets import RESERVED_EVENTS, Packet, PacketType
-from .broadcast import BroadcastOperator, Done, ThreadSafeOperator
+from .broadcast import BroadcastOperator, Done, ThreadSafeOperator, collect_acks
 from .client import Client
 from .handlers import Handler
 from .namespace import Namespace, ParentNamespace
@@ -200,32 +200,12 @@ class Server(Servable):
         return DONE
 
     async def server_side_emit_with_ack(self, event: str, *args: Any, timeout: float = 5.0) -> list[Any]:
+        """One answer per other node (an empty list on a single node)."""
         _check_event_name(event)
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        answers: list[Any] = []
-        expected: list[int] = []
-
-        def settle() -> None:
-            if expected and len(answers) >= expected[0] and not done.done():
-                done.set_result(None)
-
-        def on_count(count: int) -> None:
-            expected.append(count)
-            settle()
-
-        def on_ack(answer: Any) -> None:
-            answers.append(answer)
-            settle()
-
-        self.sockets.adapter.server_side_emit([event, *args], on_count, on_ack)
-        try:
-            await asyncio.wait_for(done, timeout)
-        except TimeoutError:
-            from ..exceptions import AckTimeout
-
-            raise AckTimeout(f"server_side_emit {event!r}: {len(answers)} answers in {timeout} s", answers) from None
-        return answers
+        return await collect_acks(
+            lambda on_count, on_ack: self.sockets.adapter.server_side_emit([event, *args], on_count, on_ack),
+            timeout, f"server-side answers to {event!r}",
+        )
 
     # -- encoding ------------------------------------------------------------------------------
     def parser_encode(self, packet: Packet) -> list[str | bytes]:
