@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench._timing import environment, format_rate, print_table
-from bench.sio import INTEROP, ROOT, SERVERS, RunningServer
+from bench._timing import format_rate, print_table
+from bench.sio import INTEROP, ROOT, SERVERS, RunningServer, versions
 
 PY_CLIENTS = ROOT / "bench" / "loadgen" / "py_clients.py"
 NODE_CLIENTS = ROOT / "bench" / "loadgen" / "node_clients.js"
@@ -223,19 +223,8 @@ def print_phase(
 
 
 def _versions() -> str:
-    parts = [environment("socketeer", "python-socketio", "python-engineio", "aiohttp", "uvloop")]
-    node = shutil.which("node")
-    if node:
-        parts.append(
-            "node " + subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout.strip()
-        )
-    for pkg in ("socket.io", "socket.io-client"):
-        try:
-            meta = json.loads((INTEROP / "node_modules" / pkg / "package.json").read_text())
-            parts.append(f"{pkg} {meta['version']}")
-        except (OSError, ValueError, KeyError):
-            pass
-    return "; ".join(parts)
+    return versions(("socketeer", "python-socketio", "python-engineio", "aiohttp", "uvloop"),
+                    ("socket.io", "socket.io-client"))
 
 
 def main(argv: list[str]) -> None:

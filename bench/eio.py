@@ -19,14 +19,22 @@ import argparse
 import importlib.util
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench._timing import environment
-from bench.sio import INTEROP, ROOT, RunningServer, Scenario, ServerKind, print_scenario, run_loadgen, saturated
+from bench.sio import (
+    INTEROP,
+    ROOT,
+    RunningServer,
+    Scenario,
+    ServerKind,
+    print_scenario,
+    run_loadgen,
+    saturated,
+    versions,
+)
 
 NODE_EIO_SERVER = ROOT / "bench" / "servers" / "node_eio_server.js"
 
@@ -78,19 +86,7 @@ def unavailable(kind: ServerKind) -> str | None:
 
 
 def _versions() -> str:
-    parts = [environment("socketeer", "python-engineio", "uvicorn", "uvloop", "websockets")]
-    node = shutil.which("node")
-    if node:
-        parts.append(
-            "node " + subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout.strip()
-        )
-    for pkg in ("engine.io", "ws"):
-        try:
-            meta = json.loads((INTEROP / "node_modules" / pkg / "package.json").read_text())
-            parts.append(f"{pkg} {meta['version']}")
-        except (OSError, ValueError, KeyError):
-            pass
-    return "; ".join(parts)
+    return versions(("socketeer", "python-engineio", "uvicorn", "uvloop", "websockets"), ("engine.io", "ws"))
 
 
 def main(argv: list[str]) -> None:

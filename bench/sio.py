@@ -485,14 +485,15 @@ def print_rate_scenario(
 # -- main -----------------------------------------------------------------------------------
 
 
-def _versions() -> str:
-    parts = [environment("socketeer", "python-socketio", "python-engineio", "uvicorn", "uvloop", "websockets")]
+def versions(python_dists: Sequence[str], node_packages: Sequence[str]) -> str:
+    """One line of what was measured: Python distributions, node, the npm packages, CPUs."""
+    parts = [environment(*python_dists)]
     node = shutil.which("node")
     if node:
         parts.append(
             "node " + subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout.strip()
         )
-    for pkg in ("socket.io", "ws"):
+    for pkg in node_packages:
         try:
             meta = json.loads((INTEROP / "node_modules" / pkg / "package.json").read_text())
             parts.append(f"{pkg} {meta['version']}")
@@ -500,6 +501,11 @@ def _versions() -> str:
             pass
     parts.append(f"{os.cpu_count()} CPUs")
     return "; ".join(parts)
+
+
+def _versions() -> str:
+    return versions(("socketeer", "python-socketio", "python-engineio", "uvicorn", "uvloop", "websockets"),
+                    ("socket.io", "ws"))
 
 
 def main(argv: list[str]) -> None:
