@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, str] = {
     "sio": "bench.sio",
     "eio": "bench.eio",
     "client": "bench.client_load",
+    "fanout": "bench.fanout",
 }
 
 
