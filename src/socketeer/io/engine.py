@@ -765,7 +765,14 @@ class WebSocketReceiver:
             return
         if text[:1] == "4":  # the hot path, without building an event
             if sock.core.state is State.OPEN:
-                self.engine._deliver(sock, text[1:])
+                receive = sock.receive
+                if receive is None:
+                    self.engine._deliver(sock, text[1:])
+                    return
+                try:
+                    receive(text[1:])
+                except Exception:
+                    logger.exception("message handler failed for session %s", sock.sid)
             return
         engine = self.engine
         engine._dispatch(sock, sock.core.receive_text(text, engine.loop.time()))

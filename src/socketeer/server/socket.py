@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ..exceptions import AckTimeout, ConnectionClosed
@@ -205,13 +206,12 @@ class Socket:
 
     def _answerer(self, ack_id: int) -> Callable[[Any], None]:
         """What a handler's return value is passed to when the client asked for an ack."""
-        def answer(result: Any) -> None:
-            if self.connected:
-                self.conn.send_packets(self.nsp.server.encode_ack_for_engine(
-                    self.nsp.name, [] if result is None else list(result) if type(result) is tuple else [result],
-                    ack_id))
+        return partial(self._answer, ack_id)
 
-        return answer
+    def _answer(self, ack_id: int, result: Any) -> None:
+        if self.connected:
+            args = [] if result is None else list(result) if type(result) is tuple else [result]
+            self.conn.send_packets(self.nsp.server.encode_ack_for_engine(self.nsp.name, args, ack_id))
 
     def _send_ack(self, ack_id: int, args: list[Any]) -> None:
         if self.connected:

@@ -327,22 +327,20 @@ class Decoder:
     Errors leave the decoder reset, so a caller that only logs can go on.
     """
 
-    __slots__ = ("_buffers", "_header", "limits")
+    __slots__ = ("_buffers", "_header", "limits", "pending")
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self.limits = limits
         self._header: _Header | None = None
         self._buffers: list[bytes] = []
-
-    @property
-    def pending(self) -> bool:
-        """True while attachments are awaited."""
-        return self._header is not None
+        #: True while attachments are awaited (an attribute: the server reads it per message).
+        self.pending = False
 
     def reset(self) -> None:
         """Drop a half-received packet (on disconnect)."""
         self._header = None
         self._buffers = []
+        self.pending = False
 
     def feed_text(self, text: str) -> Packet | None:
         if self._header is not None:
@@ -360,6 +358,7 @@ class Decoder:
                 payload = _rebuild(payload, [], self.limits.max_depth)
             return Packet(header.type, header.namespace, payload, header.ack_id)
         self._header = header
+        self.pending = True
         return None
 
     def _binary_header(self, text: str, match: re.Match[str]) -> _Header:
