@@ -2,7 +2,7 @@
 .PHONY: demo test lint bench
 
 demo:
-	@tools/bootstrap.sh python
+	@tools/bootstrap.sh demo
 	.venv/bin/socketeer demo --port 8000
 
 lint:

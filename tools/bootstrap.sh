@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Everything the tests and the demo need on a fresh Debian machine, installed only when missing:
 # a Python 3.11+ virtual environment with the package and its dev tools, the npm packages of the
-# interop tests, Chromium for the browser tests, and redis-server for the adapter tests.
+# interop tests (the official clients, also the demo page's browser bundle), Chromium for the
+# browser tests. (No test needs Redis yet: there is no Redis adapter so far.)
 # Safe to run again: each step is skipped when its result is already there and up to date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want="${1:-all}"   # "python" for the demo alone, "all" for the tests
+want="${1:-all}"   # "python": the venv only; "demo": the venv and the npm packages; "all": for the tests
 
 pick_python() {
   for candidate in python3.13 python3.12 python3.11 python3; do
@@ -28,6 +29,16 @@ fi
 
 [ "$want" = python ] && exit 0
 
+npm_packages() {
+  if [ -f tests/interop/package-lock.json ]; then
+    nm=tests/interop/node_modules/.installed
+    if [ ! -f "$nm" ] || [ tests/interop/package-lock.json -nt "$nm" ]; then
+      (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
+      touch "$nm"
+    fi
+  fi
+}
+
 apt_install() {
   if [ "$(id -u)" != 0 ]; then
     echo "missing $*: install it (apt-get install $*) or run as root" >&2; return 0
@@ -37,13 +48,9 @@ apt_install() {
 }
 
 command -v node >/dev/null 2>&1 || apt_install nodejs npm
-command -v chromium >/dev/null 2>&1 || apt_install chromium
-command -v redis-server >/dev/null 2>&1 || apt_install redis-server
-
-if [ -f tests/interop/package-lock.json ]; then
-  nm=tests/interop/node_modules/.installed
-  if [ ! -f "$nm" ] || [ tests/interop/package-lock.json -nt "$nm" ]; then
-    (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
-    touch "$nm"
-  fi
+if [ "$want" = demo ]; then  # the page uses the official browser client, from npm
+  npm_packages
+  exit 0
 fi
+command -v chromium >/dev/null 2>&1 || apt_install chromium
+npm_packages
