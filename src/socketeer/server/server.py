@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -69,8 +69,6 @@ class Server(Servable):
             engine_options["transports"] = tuple(engine_options["transports"])
         self.limits = limits or DEFAULT_LIMITS
         if "max_http_buffer_size" in engine_options:
-            from dataclasses import replace
-
             self.limits = replace(self.limits, max_payload=engine_options["max_http_buffer_size"])
         else:
             engine_options["max_http_buffer_size"] = self.limits.max_payload
@@ -88,15 +86,14 @@ class Server(Servable):
         else:
             self.recovery = None
         if parser == "default":
-            self._encode = parser_module_encode = _default_encode
+            self._encode: Callable[[Packet, int], list[str | bytes]] = _default_encode
             self.new_decoder: Callable[[], Any] = lambda: _new_default_decoder(self.limits)
         elif parser == "msgpack":
             msgpack_parser._require()
-            self._encode = parser_module_encode = msgpack_parser.encode
+            self._encode = msgpack_parser.encode
             self.new_decoder = lambda: msgpack_parser.MsgpackDecoder(self.limits)
         else:
             raise ValueError(f"unknown parser {parser!r}: use 'default' or 'msgpack'")
-        del parser_module_encode
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
         self._server_side: dict[str, Handler] = {}
