@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
+import orjson
+
 from .. import _json
 from ..exceptions import SocketIOPacketError, TooDeeplyNested, TooManyAttachments
 from ..limits import DEFAULT_LIMITS, Limits
@@ -175,6 +177,9 @@ class _Header(NamedTuple):
 
 
 _PTYPES = tuple(PacketType)
+#: NamedTuples built without their Python-level ``__new__`` on hot paths (about half the cost).
+_new_packet = tuple.__new__
+_new_header = tuple.__new__
 
 
 def _parse_text(text: str, limits: Limits) -> _Header:
@@ -250,7 +255,10 @@ def _fill(value: Any, buffers: list[bytes], depth: int, max_depth: int) -> None:
         kind = type(item)
         if kind is dict:
             if item.get("_placeholder") is True:
-                value[key] = _placeholder(item, buffers)
+                num = item.get("num")
+                if type(num) is not int or not 0 <= num < len(buffers):
+                    raise SocketIOPacketError(f"illegal attachment placeholder num={num!r}")
+                value[key] = buffers[num]
             else:
                 _fill(item, buffers, depth + 1, max_depth)
         elif kind is list:
@@ -273,6 +281,20 @@ def _rebuild(payload: Any, buffers: list[bytes], max_depth: int) -> Any:
         raise TooDeeplyNested("data nested too deeply to walk") from None
 
 
+def _loads(body: str) -> Any:
+    """JSON for the hot paths: orjson straight away, the careful wrapper only on failure."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return _json.loads(body)  # lone surrogates, or the error mapped to our types
+    except TooDeeplyNested:
+        raise
+    except ValueError as exc:
+        raise SocketIOPacketError(f"invalid JSON payload: {exc}") from None
+
+
 _BINARY_HEAD = re.compile(r"([56])([0-9]{1,10})-([0-9]{1,17})?\[")
 _PLAIN_EVENT_ACK = re.compile(r"2(\d{1,16})\[")
 
@@ -292,12 +314,7 @@ def decode_plain_event(text: str) -> tuple[list[Any], int | None] | None:
             return None
         ack_id = int(match.group(1))
         body = text[match.end() - 1 :]
-    try:
-        data = _json.loads(body)
-    except TooDeeplyNested:
-        raise
-    except ValueError as exc:
-        raise SocketIOPacketError(f"invalid JSON payload: {exc}") from None
+    data = _loads(body)
     if type(data) is not list or not data:
         raise SocketIOPacketError("invalid payload for a EVENT packet")
     name = data[0]
@@ -349,7 +366,7 @@ class Decoder:
         if text[:2] == "2[":  # the common case: an event on the main namespace without ack
             event = decode_plain_event(text)
             assert event is not None
-            return Packet(_EVENT, "/", event[0], None)
+            return _new_packet(Packet, (_EVENT, "/", event[0], None))
         match = _BINARY_HEAD.match(text)
         header = self._binary_header(text, match) if match is not None else _parse_text(text, self.limits)
         if header.attachments == 0:
@@ -362,24 +379,25 @@ class Decoder:
         return None
 
     def _binary_header(self, text: str, match: re.Match[str]) -> _Header:
-        """``5<n>-[...]`` / ``6<n>-<id>[...]`` on the main namespace, without the general parser."""
+        """``5<n>-[...]`` / ``6<n>-<id>[...]`` on the main namespace, without the general parser
+        (same rules; anything unusual goes to the general parser for its precise error)."""
+        kind, count_text, ack = match.groups()
+        count = int(count_text)
         limits = self.limits
-        count = int(match.group(2))
-        if count < 1 or (limits.max_attachments is not None and count > limits.max_attachments):
-            return _parse_text(text, limits)  # let the general parser raise the precise error
-        ack = match.group(3)
-        if ack is not None and len(ack) > limits.max_ack_id_digits:
+        max_attachments = limits.max_attachments
+        if (count < 1 or (max_attachments is not None and count > max_attachments)
+                or (ack is not None and len(ack) > limits.max_ack_id_digits)):
             return _parse_text(text, limits)
-        ptype = _BINARY_EVENT if text[0] == "5" else _BINARY_ACK
-        try:
-            payload = _json.loads(text[match.end() - 1 :])
-        except TooDeeplyNested:
-            raise
-        except ValueError as exc:
-            raise SocketIOPacketError(f"invalid JSON payload: {exc}") from None
-        if not _payload_valid(ptype, payload):
-            raise SocketIOPacketError(f"invalid payload for a {ptype.name} packet")
-        return _Header(ptype, "/", int(ack) if ack is not None else None, count, payload)
+        payload = _loads(text[match.end() - 1 :])
+        if type(payload) is not list:
+            raise SocketIOPacketError("invalid payload: a binary packet carries an array")
+        if kind == "5":
+            name = payload[0] if payload else None
+            if not ((type(name) is str and name not in RESERVED_EVENTS)
+                    or (isinstance(name, (int, float)) and not isinstance(name, bool))):
+                raise SocketIOPacketError("invalid payload for a BINARY_EVENT packet")
+            return _new_header(_Header, (_BINARY_EVENT, "/", None if ack is None else int(ack), count, payload))
+        return _new_header(_Header, (_BINARY_ACK, "/", None if ack is None else int(ack), count, payload))
 
     def feed_binary(self, data: bytes) -> Packet | None:
         header = self._header
@@ -389,6 +407,15 @@ class Decoder:
         if len(self._buffers) < header.attachments:
             return None
         buffers = self._buffers
-        self.reset()
-        payload = _rebuild(header.payload, buffers, self.limits.max_depth)
-        return Packet(header.type, header.namespace, payload, header.ack_id)
+        self._header = None
+        self._buffers = []
+        self.pending = False
+        payload = header.payload
+        if type(payload) is list:  # events and acks always are: walk it without the dispatch
+            try:
+                _fill(payload, buffers, 0, self.limits.max_depth)
+            except RecursionError:
+                raise TooDeeplyNested("data nested too deeply to walk") from None
+        else:
+            payload = _rebuild(payload, buffers, self.limits.max_depth)
+        return _new_packet(Packet, (header.type, header.namespace, payload, header.ack_id))
