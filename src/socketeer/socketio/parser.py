@@ -382,7 +382,7 @@ class Decoder:
         """``5<n>-[...]`` / ``6<n>-<id>[...]`` on the main namespace, without the general parser
         (same rules; anything unusual goes to the general parser for its precise error)."""
         kind, count_text, ack = match.groups()
-        count = int(count_text)
+        count = 1 if count_text == "1" else int(count_text)  # one attachment: nearly always
         limits = self.limits
         max_attachments = limits.max_attachments
         if (count < 1 or (max_attachments is not None and count > max_attachments)
