@@ -27,11 +27,10 @@ from typing import Any
 from bench.sio import (
     INTEROP,
     ROOT,
-    RunningServer,
     Scenario,
     ServerKind,
+    measure_once,
     print_scenario,
-    run_loadgen,
     saturated,
     versions,
 )
@@ -145,19 +144,7 @@ def main(argv: list[str]) -> None:
         for kind in order:
             tag = f"{scn.key}-r{rep}"
             print(f"  rep {rep + 1}/{opts.reps}: {kind.name} ...", end="", flush=True, file=sys.stderr)
-            server = RunningServer(kind, logdir, tag, {"BENCH_UVICORN_WS": opts.uvicorn_ws})
-            try:
-                server.wait_ready()
-                result = run_loadgen(scn, server, opts, logdir, tag, scn.clients)
-            except RuntimeError as exc:
-                result = {"ok": False, "error": str(exc)}
-            finally:
-                server.stop()
-            if not result.get("ok"):
-                tail = server.log_tail()
-                if tail:
-                    result["server_log_tail"] = tail
-            print(f" {'ok' if result.get('ok') else 'FAILED'}", file=sys.stderr)
+            result = measure_once(kind, scn, opts, logdir, tag, scn.clients)
             results.setdefault(kind.key, []).append(result)
             raw.append({"scenario": scn.key, "server": kind.key, "rep": rep, **result})
 

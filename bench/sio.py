@@ -485,6 +485,25 @@ def print_rate_scenario(
 # -- main -----------------------------------------------------------------------------------
 
 
+def measure_once(kind: ServerKind, scn: Scenario, opts: Any, logdir: Path, tag: str, clients: int) -> dict[str, Any]:
+    """A fresh server, one load generator run against it, the server stopped; a failed run
+    carries the server's log tail. Prints ok/FAILED after the caller's progress line."""
+    server = RunningServer(kind, logdir, tag, {"BENCH_UVICORN_WS": opts.uvicorn_ws})
+    try:
+        server.wait_ready()
+        result = run_loadgen(scn, server, opts, logdir, tag, clients)
+    except RuntimeError as exc:
+        result = {"ok": False, "error": str(exc)}
+    finally:
+        server.stop()
+    if not result.get("ok"):
+        tail = server.log_tail()
+        if tail:
+            result["server_log_tail"] = tail
+    print(f" {'ok' if result.get('ok') else 'FAILED'}", file=sys.stderr)
+    return result
+
+
 def versions(python_dists: Sequence[str], node_packages: Sequence[str]) -> str:
     """One line of what was measured: Python distributions, node, the npm packages, CPUs."""
     parts = [environment(*python_dists)]
@@ -592,19 +611,7 @@ def main(argv: list[str]) -> None:
             for kind in order:
                 tag = f"{scn.key}-r{rep}"
                 print(f"  {scn.key} rep {rep + 1}/{opts.reps}: {kind.name} ...", end="", flush=True, file=sys.stderr)
-                server = RunningServer(kind, logdir, tag, {"BENCH_UVICORN_WS": opts.uvicorn_ws})
-                try:
-                    server.wait_ready()
-                    result = run_loadgen(scn_run, server, opts, logdir, tag, clients)
-                except RuntimeError as exc:
-                    result = {"ok": False, "error": str(exc)}
-                finally:
-                    server.stop()
-                if not result.get("ok"):
-                    tail = server.log_tail()
-                    if tail:
-                        result["server_log_tail"] = tail
-                print(f" {'ok' if result.get('ok') else 'FAILED'}", file=sys.stderr)
+                result = measure_once(kind, scn_run, opts, logdir, tag, clients)
                 results.setdefault(kind.key, []).append(result)
                 raw.append({"scenario": scn.key, "server": kind.key, "rep": rep, **result})
         print_scenario(scn_run, servers, results, skipped)
