@@ -15,7 +15,7 @@ import types
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
-__all__ = ["settle", "spawn"]
+__all__ = ["continue_later", "settle", "spawn"]
 
 _background: set[asyncio.Future[Any]] = set()
 
@@ -61,7 +61,13 @@ def settle(result: Any, done: Callable[[Any], None] | None, where: object, logge
     except Exception:
         logger.exception("handler for %s raised", where)
         return
-    _finish_later(asyncio.get_running_loop().create_task(_continue(result, pending)), done, where, logger)
+    continue_later(result, pending, done, where, logger)
+
+
+def continue_later(coro: Coroutine[Any, Any, Any], pending: Any, done: Callable[[Any], None] | None,
+                   where: object, logger: logging.Logger) -> None:
+    """A coroutine started inline suspended on ``pending``: a task finishes it, then ``done``."""
+    _finish_later(asyncio.get_running_loop().create_task(_continue(coro, pending)), done, where, logger)
 
 
 def _finish_later(task: asyncio.Future[Any], done: Callable[[Any], None] | None, where: object,

@@ -139,6 +139,7 @@ class EngineSocket:
         "_engine",
         "_poll",
         "_probe",
+        "_queued",
         "_timer",
         "_timer_at",
         "core",
@@ -157,6 +158,7 @@ class EngineSocket:
         self._poll: asyncio.Future[HttpResponse] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        self._queued = False  # listed in the engine's sockets to flush
         #: Free for the layer above (the Socket.IO client object lives here).
         self.data: Any = None
         #: Set by the layer above to take this session's messages directly (one call less
@@ -201,7 +203,13 @@ class EngineSocket:
         core = self.core
         if core.state is State.OPEN:
             core.outbox.extend(items)
-            self._engine._mark_dirty(self)
+            if not self._queued:  # _mark_dirty, inlined: this runs once per message sent
+                self._queued = True
+                engine = self._engine
+                engine._dirty.append(self)
+                if not engine._flush_scheduled:
+                    engine._flush_scheduled = True
+                    engine.loop.call_soon(engine._flush)
 
     async def send(self, data: str | bytes) -> None:
         self.send_nowait(data)
@@ -234,6 +242,10 @@ class Engine:
 
     # -- flushing --------------------------------------------------------------------------
     def _mark_dirty(self, sock: EngineSocket) -> None:
+        """Flush ``sock`` at the end of this loop iteration: writes coalesce per iteration."""
+        if sock._queued:
+            return
+        sock._queued = True
         self._dirty.append(sock)
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -244,9 +256,10 @@ class Engine:
         dirty = self._dirty
         self._dirty = []
         for sock in dirty:
+            sock._queued = False
             core = sock.core
             if not core.outbox:
-                continue  # listed twice, or already flushed
+                continue  # already flushed
             ws = sock.ws
             if ws is not None:
                 ws.write_items(core.drain())

@@ -72,8 +72,10 @@ class Client:
                 socket = self.sockets.get("/")
                 if socket is None:
                     self._protocol_error("EVENT packet for /, which this client has not joined")
+                elif socket._middlewares:
+                    socket._run_middlewares(event[0], event[1], 0)
                 else:
-                    socket._on_event(event[0], event[1])
+                    socket._dispatch(*event)
                 return
         try:
             packet = decoder.feed_text(data) if isinstance(data, str) else decoder.feed_binary(data)

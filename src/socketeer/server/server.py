@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
+from .. import _json
 from ..adapters.base import Adapter, InMemoryAdapter
 from ..engineio.session import Outgoing
 from ..io.engine import Engine, EngineOptions, EngineSocket
@@ -215,12 +216,22 @@ class Server(Servable):
     def encode_event_for_engine(self, namespace: str, data: list[Any]) -> list[Outgoing]:
         """``socket.emit``'s hot path: no Packet object, one JSON encode."""
         if self._encode is _default_encode:
+            if namespace == "/":  # S1's hot path
+                try:
+                    return ["42" + _json.dumps(data)]
+                except TypeError:
+                    pass  # bytes inside: the parser's binary form below
             parts = parser.encode_event(namespace, data)
             return ["4" + parts[0]] if len(parts) == 1 else _for_engine(parts)  # type: ignore[operator]
         return self.encode_for_engine(Packet(PacketType.EVENT, namespace, data))
 
     def encode_ack_for_engine(self, namespace: str, args: list[Any], ack_id: int) -> list[Outgoing]:
         if self._encode is _default_encode:
+            if namespace == "/":  # S2's hot path: one JSON encode, one format, no Packet
+                try:
+                    return [f"43{ack_id}{_json.dumps(args)}"]
+                except TypeError:
+                    pass  # bytes inside: the parser's binary form below
             parts = parser.encode_ack(namespace, args, ack_id)
             return ["4" + parts[0]] if len(parts) == 1 else _for_engine(parts)  # type: ignore[operator]
         return self.encode_for_engine(Packet(PacketType.ACK, namespace, args, ack_id))

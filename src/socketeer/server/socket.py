@@ -8,8 +8,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
+from inspect import isawaitable
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from .._calls import continue_later, settle
 from ..exceptions import AckTimeout, ConnectionClosed
 from ..io.engine import EngineSocket
 from ..socketio.packets import RESERVED_EVENTS, Packet, PacketType
@@ -356,8 +359,30 @@ class Socket:
         handler = self.nsp._events.get(event)
         if handler is not None and not handler.takes_ack and not self._any and not self._handlers:
             # The common case: one namespace-level handler; its return value answers the ack.
+            # What call_handler and settle do, inlined: a quarter of an ack's server time went
+            # to those calls, the bound answerer and the log label, all needless when the
+            # coroutine finishes at once.
             data[0] = self
-            call_handler(handler, data, None if ack_id is None else self._answerer(ack_id), Where(self, event))
+            try:
+                result = handler.fn(*data)
+                if type(result) is CoroutineType:
+                    try:
+                        pending = result.send(None)
+                    except StopIteration as stop:
+                        result = stop.value
+                    else:
+                        continue_later(result, pending, None if ack_id is None else self._answerer(ack_id),
+                                       Where(self, event), logger)
+                        return
+                elif result is not None and isawaitable(result):
+                    settle(result, None if ack_id is None else self._answerer(ack_id), Where(self, event), logger)
+                    return
+            except Exception:
+                logger.exception("handler for %s raised", Where(self, event))
+                return
+            if ack_id is not None and self.connected:  # self._answer(ack_id, result), inlined
+                args = [] if result is None else list(result) if type(result) is tuple else [result]
+                self.conn.send_packets(self.nsp.server.encode_ack_for_engine(self.nsp.name, args, ack_id))
             return
         args = data[1:]
         where = Where(self, event)

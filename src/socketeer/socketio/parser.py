@@ -296,7 +296,6 @@ def _loads(body: str) -> Any:
 
 
 _BINARY_HEAD = re.compile(r"([56])([0-9]{1,10})-([0-9]{1,17})?\[")
-_PLAIN_EVENT_ACK = re.compile(r"2(\d{1,16})\[")
 
 
 def decode_plain_event(text: str) -> tuple[list[Any], int | None] | None:
@@ -307,14 +306,16 @@ def decode_plain_event(text: str) -> tuple[list[Any], int | None] | None:
     """
     if text[:2] == "2[":
         ack_id = None
-        body = text[1:]
+        data = _loads(text[1:])
     else:
-        match = _PLAIN_EVENT_ACK.match(text)
-        if match is None:
+        # ``2<digits>[``, digits ASCII only (as the reference reads them), at most 16 of them;
+        # str methods instead of a regex: this is a third of an ack's decoding time.
+        bracket = text.find("[", 2, 18)
+        digits = text[1:bracket]
+        if bracket < 0 or not digits.isdigit() or not digits.isascii():
             return None
-        ack_id = int(match.group(1))
-        body = text[match.end() - 1 :]
-    data = _loads(body)
+        ack_id = int(digits)
+        data = _loads(text[bracket:])
     if type(data) is not list or not data:
         raise SocketIOPacketError("invalid payload for a EVENT packet")
     name = data[0]
