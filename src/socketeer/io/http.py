@@ -49,6 +49,10 @@ _REASONS = {
 ExtraHandler = Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse] | None]
 
 
+#: The two header bytes of an unmasked, whole text frame of each length under 126.
+_SMALL_TEXT_HEADERS = [bytes((0x80 | OP_TEXT, n)) for n in range(126)]
+
+
 def _frame_text(text: str, deflate: Deflate | None) -> bytes:
     payload = text.encode()
     if deflate is not None and len(payload) >= deflate.threshold:
@@ -103,7 +107,24 @@ class _Peer:
         if self.closing:
             return
         deflate = self.deflate
-        frames = []
+        frames: list[bytes] = []
+        if deflate is None:
+            # The hot path (every echo and ack): a small text message's header comes from a
+            # table and is joined with the payload in the one write, without a frame object.
+            for item in items:
+                if type(item) is str:
+                    payload = item.encode()
+                    if len(payload) < 126:
+                        frames.append(_SMALL_TEXT_HEADERS[len(payload)])
+                        frames.append(payload)
+                    else:
+                        frames.append(build_frame(OP_TEXT, payload))
+                elif type(item) is SharedMessage:
+                    frames.append(_frame_shared(item, None))
+                else:
+                    frames.append(build_frame(OP_BINARY, item))  # type: ignore[arg-type]
+            self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+            return
         for item in items:
             if type(item) is str:
                 frames.append(_frame_text(item, deflate))
