@@ -9,13 +9,14 @@ every connected client. Ping interval 25 s, as the other servers.
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 import socketeer
 
 
 def build() -> socketeer.Server:
-    io = socketeer.Server(ping_interval=25, ping_timeout=20)
+    io = socketeer.Server(ping_interval=25, ping_timeout=20, write_delay=float(os.environ.get("BENCH_WRITE_DELAY", "0")))
 
     @io.on("echo")
     async def echo(socket: Any, *args: Any) -> None:

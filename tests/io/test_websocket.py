@@ -403,3 +403,39 @@ async def test_many_sessions_at_once(serve: Serve) -> None:
 
     await asyncio.gather(*(one(i) for i in range(50)))
     assert len(app.order) == 50
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3])
+async def test_write_delay_lets_later_packets_share_the_write(serve: Serve, delay: float) -> None:
+    app, url = await start(serve, echo=False, write_delay=delay)
+    ws, info = await connect(url)
+    loop = asyncio.get_running_loop()
+    arrivals: list[tuple[str | bytes, float]] = []
+
+    async def read() -> None:
+        for _ in range(2):
+            message = await ws.recv()
+            arrivals.append((message, loop.time()))
+
+    try:
+        session = await app.wait_connect()
+        assert session.sid == info["sid"]
+        reader = asyncio.create_task(read())
+        await asyncio.sleep(0.05)
+        began = loop.time()
+        session.send_nowait("a")
+        await asyncio.sleep(0.1)
+        session.send_nowait("b")
+        await asyncio.wait_for(reader, 5)
+        (a, at_a), (b, at_b) = arrivals
+        assert (a, b) == ("4a", "4b")
+        if delay:
+            # "a" is held for the delay and written together with "b".
+            assert at_a - began >= delay - 0.02, at_a - began
+            assert at_b - at_a < 0.02, at_b - at_a
+        else:
+            # Written at the end of the loop iteration that queued it, long before "b".
+            assert at_a - began < 0.05, at_a - began
+            assert at_b - at_a >= 0.08, at_b - at_a
+    finally:
+        ws.close()

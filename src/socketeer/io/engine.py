@@ -130,6 +130,11 @@ class EngineOptions:
     client_bundle_dir: str | Path | None = None
     #: Seconds a closed long-polling session waits for the GET that tells its client so.
     close_timeout: float = 5.0
+    #: Seconds a queued packet may wait so that later ones share its write (0: written at the
+    #: end of the event-loop iteration that queued it). A fan-out server trades this much
+    #: latency for fewer system calls: on loopback the kernel's cost of one small TCP write is
+    #: most of a broadcast delivery's CPU (bench/README.md, S3R).
+    write_delay: float = 0.0
 
 
 class EngineSocket:
@@ -208,8 +213,7 @@ class EngineSocket:
                 engine = self._engine
                 engine._dirty.append(self)
                 if not engine._flush_scheduled:
-                    engine._flush_scheduled = True
-                    engine.loop.call_soon(engine._flush)
+                    engine._schedule_flush()
 
     async def send(self, data: str | bytes) -> None:
         self.send_nowait(data)
@@ -248,7 +252,14 @@ class Engine:
         sock._queued = True
         self._dirty.append(sock)
         if not self._flush_scheduled:
-            self._flush_scheduled = True
+            self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        self._flush_scheduled = True
+        delay = self.options.write_delay
+        if delay > 0:
+            self.loop.call_later(delay, self._flush)
+        else:
             self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
