@@ -65,6 +65,13 @@ SERVERS: dict[str, ServerKind] = {
     ),
     "c": ServerKind("c", "python-socketio+uvicorn", ("python", "-m", "bench.servers.pysio_app", "--port", "{port}")),
     "d": ServerKind("d", "Node socket.io 4.8", ("node", str(NODE_SERVER), "--port", "{port}"), cwd=INTEROP),
+    # Not in the default set: the built-in server with write_delay (a latency for CPU trade).
+    "e": ServerKind(
+        "e",
+        "socketeer built-in, write_delay 10 ms",
+        ("python", "-m", "bench.servers.socketeer_app", "--frontend", "builtin", "--write-delay", "0.01",
+         "--port", "{port}"),
+    ),
 }
 NODE_KEY = "d"
 PYSIO_KEY = "c"

@@ -3,20 +3,20 @@ httptools inside socketeer) or ``--frontend asgi`` (``ASGIApp`` under uvicorn, s
 
 Events: ``echo`` emits ``echo`` back with the same arguments (binary ones included); ``ack``
 answers its ack with the same arguments; ``bcast`` emits ``fanout`` with the same arguments to
-every connected client. Ping interval 25 s, as the other servers.
+every connected client. Ping interval 25 s, as the other servers; ``--write-delay`` sets the
+option of that name (server ``e`` of ``python -m bench sio``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 import socketeer
 
 
-def build() -> socketeer.Server:
-    io = socketeer.Server(ping_interval=25, ping_timeout=20, write_delay=float(os.environ.get("BENCH_WRITE_DELAY", "0")))
+def build(write_delay: float = 0.0) -> socketeer.Server:
+    io = socketeer.Server(ping_interval=25, ping_timeout=20, write_delay=write_delay)
 
     @io.on("echo")
     async def echo(socket: Any, *args: Any) -> None:
@@ -37,8 +37,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--frontend", choices=("builtin", "asgi"), default="builtin")
+    parser.add_argument("--write-delay", type=float, default=0.0, help="socketeer's write_delay option (s)")
     opts = parser.parse_args()
-    io = build()
+    io = build(opts.write_delay)
     if opts.frontend == "builtin":
         socketeer.run(io, "127.0.0.1", opts.port)
         return
