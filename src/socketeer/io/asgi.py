@@ -116,15 +116,16 @@ class _Peer:
     def buffered_amount(self) -> int:
         return self._queued
 
-    def write_items(self, items: list[Outgoing]) -> None:
+    def write_items(self, items: list[Outgoing]) -> int:
         if self.closing:
-            return
+            return 0
         queue = self._queue
         for item in items:
             data = item.data if isinstance(item, SharedMessage) else item
             queue.append(data)
             self._queued += _size(data)
         self._wake()
+        return self._queued
 
     def write_text(self, text: str) -> None:
         if not self.closing:

@@ -92,7 +92,9 @@ class WebSocketPeer(Protocol):
 
     deflate: Deflate | None
 
-    def write_items(self, items: list[Outgoing]) -> None: ...
+    def write_items(self, items: list[Outgoing]) -> int:
+        """Write (or queue) the frames of ``items``; the bytes still waiting afterwards."""
+        ...
     def write_text(self, text: str) -> None: ...
     def close(self, code: int = 1000, reason: str = "") -> None: ...
     def buffered_amount(self) -> int: ...
@@ -263,9 +265,13 @@ class Engine:
             self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
+        """Write what every listed socket has queued. Runs once per loop iteration (or per
+        ``write_delay``) over up to every client after a broadcast: kept lean on purpose."""
         self._flush_scheduled = False
         dirty = self._dirty
         self._dirty = []
+        max_send_buffer = self.options.max_send_buffer
+        closing = State.CLOSING
         for sock in dirty:
             sock._queued = False
             core = sock.core
@@ -273,13 +279,12 @@ class Engine:
                 continue  # already flushed
             ws = sock.ws
             if ws is not None:
-                ws.write_items(core.drain())
-                if ws.buffered_amount() > self.options.max_send_buffer:
+                if ws.write_items(core.drain()) > max_send_buffer:
                     logger.warning("closing %s: client is not reading (send buffer over %d bytes)",
-                                   sock.sid, self.options.max_send_buffer)
+                                   sock.sid, max_send_buffer)
                     self._finish(sock, core.transport_error("send buffer full"))
                     continue
-                if core.state is State.CLOSING:
+                if core.state is closing:
                     self._finish(sock, core.transport_closed())
             elif sock._poll is not None:
                 self._answer_poll(sock)

@@ -103,10 +103,17 @@ class _Peer:
     def buffered_amount(self) -> int:
         return self.transport.get_write_buffer_size()  # type: ignore[no-any-return]
 
-    def write_items(self, items: list[Outgoing]) -> None:
+    def write_items(self, items: list[Outgoing]) -> int:
         if self.closing:
-            return
+            return 0
         deflate = self.deflate
+        transport = self.transport
+        if deflate is None and len(items) == 1 and type(items[0]) is SharedMessage:
+            # One broadcast for this recipient (S3R's every delivery): the frame built for the
+            # first recipient, written as it is.
+            frame = items[0].framed
+            transport.write(frame if frame is not None else _frame_shared(items[0], None))
+            return transport.get_write_buffer_size()  # type: ignore[no-any-return]
         frames: list[bytes] = []
         if deflate is None:
             # The hot path (every echo and ack): a small text message's header comes from a
@@ -123,16 +130,16 @@ class _Peer:
                     frames.append(_frame_shared(item, None))
                 else:
                     frames.append(build_frame(OP_BINARY, item))  # type: ignore[arg-type]
-            self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
-            return
-        for item in items:
-            if type(item) is str:
-                frames.append(_frame_text(item, deflate))
-            elif type(item) is SharedMessage:
-                frames.append(_frame_shared(item, deflate))
-            else:
-                frames.append(_frame_binary(item, deflate))  # type: ignore[arg-type]
-        self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+        else:
+            for item in items:
+                if type(item) is str:
+                    frames.append(_frame_text(item, deflate))
+                elif type(item) is SharedMessage:
+                    frames.append(_frame_shared(item, deflate))
+                else:
+                    frames.append(_frame_binary(item, deflate))  # type: ignore[arg-type]
+        transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+        return transport.get_write_buffer_size()  # type: ignore[no-any-return]
 
     def write_text(self, text: str) -> None:
         if not self.closing:
