@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, str] = {
     "eio": "bench.eio",
     "client": "bench.client_load",
     "fanout": "bench.fanout",
+    "floor": "bench.floor",
 }
 
 

@@ -279,7 +279,10 @@ class Engine:
                 continue  # already flushed
             ws = sock.ws
             if ws is not None:
-                if ws.write_items(core.drain()) > max_send_buffer:
+                outbox = core.outbox
+                buffered = ws.write_items(outbox)
+                outbox.clear()  # kept for the next packets: no new list per delivery
+                if buffered > max_send_buffer:
                     logger.warning("closing %s: client is not reading (send buffer over %d bytes)",
                                    sock.sid, max_send_buffer)
                     self._finish(sock, core.transport_error("send buffer full"))
