@@ -174,6 +174,23 @@ async def test_idle_keep_alive_connection_is_closed(serve: Serve) -> None:
             conn.close()
 
 
+async def test_each_request_restarts_the_keep_alive_timeout(serve: Serve) -> None:
+    async with server(serve, limits=Limits(header_timeout=0.3)) as (_app, url):
+        conn = await Conn.open(url)
+        try:
+            began = time.monotonic()
+            for _ in range(7):  # 0.7 s of requests 0.1 s apart: never idle for the 0.3 s allowed
+                await asyncio.sleep(0.1)
+                await conn.request("GET", "/engine.io/?EIO=4&transport=polling")
+                assert (await conn.read_response()).status == 200
+            answered = time.monotonic()
+            assert answered - began > 0.6
+            assert await conn.read_eof(timeout=3) == b""
+            assert 0.2 < time.monotonic() - answered < 1.0  # closed once idle for the timeout
+        finally:
+            conn.close()
+
+
 async def test_long_poll_is_not_cut_by_the_header_timeout(serve: Serve) -> None:
     async with server(serve, limits=Limits(header_timeout=0.2)) as (app, url):
         client = EngineClient(url)

@@ -28,10 +28,9 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qsl
 
 from ..engineio.session import Outgoing, SharedMessage
-from .engine import Engine, HttpRequest, HttpResponse, WebSocketReceiver
+from .engine import Engine, HttpRequest, HttpResponse, WebSocketReceiver, parse_query
 from .serving import Servable
 from .websocket import Deflate
 
@@ -259,7 +258,7 @@ class ASGIApp:
         return HttpRequest(
             method=method,
             path=path,
-            query=dict(parse_qsl(raw_query, keep_blank_values=True)),
+            query=parse_query(raw_query),
             headers=headers,
             client=(client[0], client[1]) if client else None,
             scheme="https" if scheme in ("https", "wss") else "http",
