@@ -47,6 +47,7 @@ def main() -> None:
 
     from ._uvicorn import serve
 
+    socketeer.tune_gc()  # as README.md advises for ASGI deployments (socketeer.run does it itself)
     serve(ASGIApp(io), opts.port)
 
 

@@ -22,7 +22,7 @@ from .exceptions import (
     SocketeerError,
 )
 from .io.asgi import ASGIApp
-from .io.serving import run
+from .io.serving import run, tune_gc
 from .limits import Limits
 from .server.broadcast import BroadcastOperator
 from .server.namespace import Namespace
@@ -55,4 +55,5 @@ __all__ = [
     "__version__",
     "connect",
     "run",
+    "tune_gc",
 ]

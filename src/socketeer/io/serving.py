@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import mimetypes
 import signal
@@ -14,7 +15,7 @@ from ..limits import DEFAULT_LIMITS, Limits
 from .engine import Engine, HttpRequest, HttpResponse
 from .http import HttpServer
 
-__all__ = ["Servable", "run"]
+__all__ = ["Servable", "run", "tune_gc"]
 
 logger = logging.getLogger("socketeer")
 
@@ -70,13 +71,37 @@ def _install_uvloop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
+#: ``run``'s young-generation collection threshold (CPython's default is 700).
+GC_THRESHOLD = 10_000
+
+
+def tune_gc(threshold: int = GC_THRESHOLD) -> None:
+    """Make the cyclic garbage collector cheap for a long-running server.
+
+    Everything that exists at start-up (modules, the application) is frozen out of the
+    collector's sight, and young collections wait for ``threshold`` new objects instead of
+    700. Every connection leaves long-lived objects behind, and the default settings kept
+    walking them: on a storm of 10,000 WebSocket connects this took connects/s from about
+    3,400 to 4,200 with the built-in server and from 1,400 to 2,100 under uvicorn
+    (``python -m bench sio --scenarios S4``). Garbage in reference cycles is still collected,
+    only in larger batches. ``run`` calls it; an ASGI deployment may call it at start-up.
+    """
+    gc.freeze()
+    gen0, gen1, gen2 = gc.get_threshold()
+    if 0 < gen0 < threshold:
+        gc.set_threshold(threshold, gen1, gen2)
+
+
 def run(app: Servable, host: str = "127.0.0.1", port: int = 8000, *, log_level: str | None = None,
-        ssl: Any = None) -> None:
+        ssl: Any = None, gc_tuning: bool = True) -> None:
     """Serve ``app`` on the built-in server (uvloop) until SIGINT or SIGTERM, then shut down
-    gracefully: stop accepting, close every session so clients reconnect elsewhere, flush."""
+    gracefully: stop accepting, close every session so clients reconnect elsewhere, flush.
+    ``gc_tuning`` applies ``tune_gc`` (the process is the server's)."""
     if log_level is not None:
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _install_uvloop()
+    if gc_tuning:
+        tune_gc()
 
     async def main() -> None:
         addresses = await app.listen(host, port, ssl=ssl)
