@@ -68,8 +68,8 @@ SERVERS: dict[str, ServerKind] = {
     # Not in the default set: the built-in server with write_delay (a latency for CPU trade).
     "e": ServerKind(
         "e",
-        "socketeer built-in, write_delay 10 ms",
-        ("python", "-m", "bench.servers.socketeer_app", "--frontend", "builtin", "--write-delay", "0.01",
+        "socketeer built-in, write_delay 20 ms",
+        ("python", "-m", "bench.servers.socketeer_app", "--frontend", "builtin", "--write-delay", "0.02",
          "--port", "{port}"),
     ),
 }
