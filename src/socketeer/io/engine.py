@@ -150,7 +150,9 @@ class EngineOptions:
     #: Seconds a queued packet may wait so that later ones share its write (0: written at the
     #: end of the event-loop iteration that queued it). A fan-out server trades this much
     #: latency for fewer system calls: on loopback the kernel's cost of one small TCP write is
-    #: most of a broadcast delivery's CPU (bench/README.md, S3R).
+    #: most of a broadcast delivery's CPU (bench/README.md, S3R). Every packet waits, the
+    #: answer to a CONNECT included; a long-poll that is answered anyway carries what is queued,
+    #: and a shutdown writes everything first.
     write_delay: float = 0.0
 
 
