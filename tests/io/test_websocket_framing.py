@@ -391,3 +391,13 @@ def test_client_with_a_small_window_is_understood() -> None:
     comp = zlib.compressobj(6, zlib.DEFLATED, -9)  # zlib's smallest raw window
     payload = deflated(b"4" + b"xyz" * 1000, comp=comp)
     assert reader(max_size=None, deflate=d).feed(ws_frame(OP_TEXT, payload, rsv=4)) == [(OP_TEXT, "4" + "xyz" * 1000)]
+
+
+def test_client_side_small_text_faults_and_splits() -> None:
+    assert fault(build_frame(OP_TEXT, b"4\xff"), server=False).code == 1007
+    assert fault(build_frame(OP_TEXT, b"4abc"), server=False, max_size=3).code == 1009
+    assert fault(build_frame(OP_TEXT, b"4a"), server=False, max_size=1).code == 1009
+    data = build_frame(OP_TEXT, "4é".encode()) + build_frame(OP_TEXT, b"") + build_frame(OP_TEXT, b"x" * 125)
+    for cut in range(len(data) + 1):
+        r = reader(server=False)
+        assert r.feed(data[:cut]) + r.feed(data[cut:]) == [(OP_TEXT, "4é"), (OP_TEXT, ""), (OP_TEXT, "x" * 125)]

@@ -266,6 +266,19 @@ class FrameReader:
                     raise WebSocketError(1007, "invalid UTF-8 in a text frame") from None
                 pos = stop
                 continue
+            if b0 == 0x81 and 0 < b1 < 0x7E and not server and self._frag_op is None:
+                # The same for the client: a small whole text message, unmasked from a server.
+                stop = pos + 2 + b1
+                if stop > end:
+                    break
+                if max_size is not None and b1 > max_size:
+                    raise WebSocketError(1009, "message too big")
+                try:
+                    out.append((OP_TEXT, buf[pos + 2 : stop].decode()))
+                except UnicodeDecodeError:
+                    raise WebSocketError(1007, "invalid UTF-8 in a text frame") from None
+                pos = stop
+                continue
             n = b1 & 0x7F
             header = 2
             if n == 126:
