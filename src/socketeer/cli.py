@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .io.serving import Servable, run
+from .io.serving import Servable, run, tune_gc
 
 __all__ = ["main"]
 
@@ -51,6 +51,7 @@ def _serve_any(app: Any, host: str, port: int, log_level: str) -> None:
             import uvicorn
         except ImportError:
             raise CommandError("serving an ASGI app needs uvicorn (pip install uvicorn)") from None
+        tune_gc()  # the process is ours, as with run()
         uvicorn.run(app, host=host, port=port, log_level=log_level)
         return
     raise CommandError(f"{type(app).__name__} is neither a socketeer Server nor an ASGI application")
