@@ -251,30 +251,21 @@ class FrameReader:
         while end - pos >= 2:
             b0 = buf[pos]
             b1 = buf[pos + 1]
-            if b0 == 0x81 and 0x80 < b1 < 0xFE and server and self._frag_op is None:
-                # The common frame, read with the fewest steps: a whole, masked, uncompressed
-                # text message under 126 bytes. The general path below gives the same result.
-                n = b1 - 0x80
-                stop = pos + 6 + n
+            # The common frame, read with the fewest steps: a whole, uncompressed text message
+            # under 126 bytes, masked from a client, bare from a server. ``small`` is its length
+            # when the mask bit is the expected one (else out of range: the general path below
+            # refuses it). The general path gives the same result for these frames.
+            small = b1 - 0x80 if server else b1
+            if b0 == 0x81 and 0 < small < 126 and self._frag_op is None:
+                head = pos + 6 if server else pos + 2
+                stop = head + small
                 if stop > end:
                     break
-                if max_size is not None and n > max_size:
+                if max_size is not None and small > max_size:
                     raise WebSocketError(1009, "message too big")
+                payload = apply_mask(buf[head:stop], buf[pos + 2 : head]) if server else buf[head:stop]
                 try:
-                    out.append((OP_TEXT, apply_mask(buf[pos + 6 : stop], buf[pos + 2 : pos + 6]).decode()))
-                except UnicodeDecodeError:
-                    raise WebSocketError(1007, "invalid UTF-8 in a text frame") from None
-                pos = stop
-                continue
-            if b0 == 0x81 and 0 < b1 < 0x7E and not server and self._frag_op is None:
-                # The same for the client: a small whole text message, unmasked from a server.
-                stop = pos + 2 + b1
-                if stop > end:
-                    break
-                if max_size is not None and b1 > max_size:
-                    raise WebSocketError(1009, "message too big")
-                try:
-                    out.append((OP_TEXT, buf[pos + 2 : stop].decode()))
+                    out.append((OP_TEXT, payload.decode()))
                 except UnicodeDecodeError:
                     raise WebSocketError(1007, "invalid UTF-8 in a text frame") from None
                 pos = stop
