@@ -15,9 +15,25 @@ import types
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
-__all__ = ["continue_later", "settle", "spawn"]
+__all__ = ["DONE", "Done", "continue_later", "settle", "spawn"]
 
 _background: set[asyncio.Future[Any]] = set()
+
+
+class Done:
+    """What ``emit`` returns, server and client alike: awaiting it is allowed (the reference's
+    emit is synchronous, so both styles must work) and completes at once."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return iter(())  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return "<Done>"
+
+
+DONE = Done()
 
 
 @types.coroutine

@@ -24,9 +24,10 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._calls import DONE, Done
 from ..exceptions import AckTimeout, ConnectionClosed, ConnectionError
 from ..socketio.acks import AckTable
 from ..socketio.packets import RESERVED_EVENTS, Packet, PacketType
@@ -38,21 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["ClientSocket", "Done"]
 
 logger = logging.getLogger("socketeer.client")
-
-
-class Done:
-    """What ``emit`` returns: awaiting it is allowed and completes at once."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return iter(())  # type: ignore[return-value]
-
-    def __repr__(self) -> str:
-        return "<Done>"
-
-
-DONE = Done()
 
 
 def _result(args: list[Any]) -> Any:

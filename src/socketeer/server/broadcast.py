@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from .._calls import DONE, Done
 from ..adapters.base import BroadcastOptions
 from ..exceptions import AckTimeout
 from ..socketio.packets import RESERVED_EVENTS, Packet, PacketType
@@ -22,21 +23,6 @@ if TYPE_CHECKING:
     from .namespace import Namespace
 
 __all__ = ["DONE", "BroadcastOperator", "Done", "collect_acks"]
-
-
-class Done:
-    """An awaitable that is already complete."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return iter(())  # type: ignore[return-value]
-
-    def __repr__(self) -> str:
-        return "<Done>"
-
-
-DONE = Done()
 
 
 def _rooms(room: str | Iterable[str]) -> frozenset[str]:
