@@ -31,6 +31,7 @@ from ..io.websocket import (
     accept_key,
     build_frame,
     close_payload,
+    parse_extension,
 )
 from .http import HttpClient, TransportError, WebSocketStream, describe
 
@@ -55,17 +56,12 @@ def _client_deflate(header: str | None, threshold: int) -> Deflate | None:
     """
     if not header:
         return None
-    params = [p.strip() for p in header.split(";")]
-    if params[0].lower() != "permessage-deflate":
+    extension, params = parse_extension(header)
+    if extension != "permessage-deflate":
         raise TransportError(f"server accepted an extension we did not offer: {header!r}")
     ours = {"no_context_takeover": False, "max_window_bits": 15}
     theirs = {"no_context_takeover": False, "max_window_bits": 15}
-    for param in params[1:]:
-        if not param:
-            continue
-        name, _, value = param.partition("=")
-        name = name.strip().lower()
-        value = value.strip().strip('"')
+    for name, value in params:
         side, _, key = name.partition("_")
         target = {"client": ours, "server": theirs}.get(side)
         if target is None or key not in target:

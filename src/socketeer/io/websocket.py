@@ -167,23 +167,31 @@ class Deflate:
         return out
 
 
+def parse_extension(element: str) -> tuple[str, list[tuple[str, str]]]:
+    """One element of a ``Sec-WebSocket-Extensions`` header: its lower-case name and its
+    ``(parameter, value)`` pairs (names lower-case, quotes and blanks stripped, "" when bare).
+    Both sides of the permessage-deflate negotiation read their header with it."""
+    name, *params = (part.strip() for part in element.split(";"))
+    pairs = []
+    for param in params:
+        if param:
+            key, _, value = param.partition("=")
+            pairs.append((key.strip().lower(), value.strip().strip('"')))
+    return name.lower(), pairs
+
+
 def negotiate_deflate(header: str | None, threshold: int = 1024) -> Deflate | None:
     """Accept the first permessage-deflate offer we can honour, or none."""
     if not header:
         return None
     for offer in header.split(","):
-        params = [p.strip() for p in offer.split(";")]
-        if params[0].lower() != "permessage-deflate":
+        extension, params = parse_extension(offer)
+        if extension != "permessage-deflate":
             continue
         deflate = Deflate(threshold=threshold)
         ok = True
         seen: set[str] = set()
-        for param in params[1:]:
-            if not param:
-                continue
-            name, _, value = param.partition("=")
-            name = name.strip().lower()
-            value = value.strip().strip('"')
+        for name, value in params:
             if name in seen:
                 ok = False
                 break
