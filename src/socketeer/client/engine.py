@@ -407,13 +407,7 @@ class EngineConnection:
             return
         self._closing = True
         self.session.close()  # queues the CLOSE packet
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        task = self._probe_task
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-        self._drop_probe()
+        self._stop_timer_and_probe()
         self._upgrading = False
         self._loop.create_task(self._close_gracefully())
 
@@ -441,11 +435,8 @@ class EngineConnection:
         self.handler = _NO_HANDLER
         self._finish("forced close", None)
 
-    def _finish(self, reason: str, description: str | None) -> None:
-        if self._finished:
-            return
-        self._finished = True
-        self.session.transport_closed(reason)
+    def _stop_timer_and_probe(self) -> None:
+        """What closing and finishing both stop: the heartbeat timer and any upgrade probe."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -453,6 +444,13 @@ class EngineConnection:
         if task is not None and task is not asyncio.current_task():
             task.cancel()
         self._drop_probe()
+
+    def _finish(self, reason: str, description: str | None) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self.session.transport_closed(reason)
+        self._stop_timer_and_probe()
         transport = self.transport
         if transport is not None:
             transport.abort()
