@@ -22,13 +22,13 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .._calls import Listeners
 from ..exceptions import ConnectionError, DecodeError
 from ..limits import Limits
 from ..socketio import msgpack_parser, parser
 from ..socketio.packets import Packet, PacketType
 from .backoff import Backoff
 from .engine import CLOSE_TIMEOUT, EngineConnection, EngineOptions
-from .events import Emitter
 from .http import describe
 from .socket import ClientSocket
 
@@ -55,9 +55,11 @@ class ManagerOptions:
     limits: Limits = CLIENT_LIMITS
 
 
-class Manager(Emitter):
+class Manager(Listeners):
+    _log = logging.getLogger("socketeer.client")
+
     def __init__(self, options: ManagerOptions) -> None:
-        super().__init__()
+        self._init_listeners()
         if options.parser not in ("default", "msgpack"):
             raise ValueError(f"unknown parser {options.parser!r}: use 'default' or 'msgpack'")
         if options.parser == "msgpack":

@@ -27,11 +27,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._calls import DONE, Done
+from .._calls import DONE, Callback, Done, Label, Listeners, Where, run, spawn
 from ..exceptions import AckTimeout, ConnectionClosed, ConnectionError
 from ..socketio.acks import AckTable
 from ..socketio.packets import RESERVED_EVENTS, Packet, PacketType
-from .events import Emitter, Listener, call_listener
 
 if TYPE_CHECKING:
     from .manager import Manager
@@ -119,7 +118,7 @@ class ServerAck:
             self._socket._send(Packet(PacketType.ACK, self._socket.namespace, _ack_args(result), self._ack_id))
 
 
-class ClientSocket(Emitter):
+class ClientSocket(Listeners):
     """One namespace. Made by ``Client.socket(namespace)``; the ``Client`` itself is the one
     of the namespace in its URL.
 
@@ -127,6 +126,8 @@ class ClientSocket(Emitter):
     with ``.data``), ``disconnect(reason[, description])``. Connection-level events
     (``reconnect``, ``ping`` ...) are the manager's: ``socket.manager.on(...)``.
     """
+
+    _log = logger
 
     def __init__(
         self,
@@ -137,7 +138,7 @@ class ClientSocket(Emitter):
         retries: int = 0,
         ack_timeout: float | None = None,
     ) -> None:
-        super().__init__()
+        self._init_listeners()
         if not namespace.startswith("/"):
             namespace = "/" + namespace
         self.manager = manager
@@ -160,8 +161,6 @@ class ClientSocket(Emitter):
         self._acks: AckTable[_Ack] = AckTable()
         self._ack_timer: asyncio.TimerHandle | None = None
         self._queue: deque[_Queued] = deque()
-        self._any: list[Listener] = []
-        self._any_outgoing: list[Listener] = []
         self._waiters: list[tuple[asyncio.Future[None], bool]] = []
         self._gone = asyncio.Event()
         self._gone.set()
@@ -174,27 +173,7 @@ class ClientSocket(Emitter):
         """True while the socket wants to be connected (it reconnects when it can)."""
         return self._active
 
-    # -- catch-all listeners -------------------------------------------------------------------
-    def on_any(self, handler: Callable[..., Any]) -> Callable[..., Any]:
-        """``handler(event, *args)`` for every event the server sends, before its own listeners."""
-        self._any.append(Listener(handler))
-        return handler
-
-    def prepend_any(self, handler: Callable[..., Any]) -> Callable[..., Any]:
-        self._any.insert(0, Listener(handler))
-        return handler
-
-    def off_any(self, handler: Callable[..., Any] | None = None) -> None:
-        self._any = [] if handler is None else [h for h in self._any if h.fn is not handler]
-
-    def on_any_outgoing(self, handler: Callable[..., Any]) -> Callable[..., Any]:
-        """``handler(event, *args)`` for every event as it is sent (a buffered one: when flushed)."""
-        self._any_outgoing.append(Listener(handler))
-        return handler
-
-    def off_any_outgoing(self, handler: Callable[..., Any] | None = None) -> None:
-        self._any_outgoing = [] if handler is None else [h for h in self._any_outgoing if h.fn is not handler]
-
+    # -- listeners (on, once, off, on_any, on_any_outgoing: see Listeners) ----------------------
     def event(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """``@socket.event`` registers ``fn`` under its own name."""
         self.on(fn.__name__, fn)
@@ -214,8 +193,8 @@ class ClientSocket(Emitter):
         self._check(event)
         ack = None
         if callback is not None:
-            listener = Listener(callback)
-            ack = _Ack(lambda answer: call_listener(listener, answer, f"{self!r} ack of {event!r}"), None)
+            cb, where = Callback(callback), Where(self, Label(f"ack callback of {event!r}"))
+            ack = _Ack(lambda answer: run(cb, answer, None, where, logger), None)
         self._emit([event, *args], ack, self.ack_timeout, volatile=False)
         return DONE
 
@@ -292,8 +271,9 @@ class ClientSocket(Emitter):
         self.manager._packet(packet)
 
     def _notify_outgoing(self, data: list[Any]) -> None:
-        for listener in list(self._any_outgoing):
-            call_listener(listener, data, f"{self!r} outgoing listener")
+        where = Where(self, Label("outgoing listener"))
+        for cb in list(self._any_outgoing):
+            run(cb, data, None, where, logger)
 
     # -- the retries queue ---------------------------------------------------------------------
     def _enqueue(self, data: list[Any], ack: _Ack | None, timeout: float | None) -> None:
@@ -453,25 +433,19 @@ class ClientSocket(Emitter):
             self._connect_with(auth)
             return
         engine = self.manager.engine
-        try:
-            result = auth()
-        except Exception as exc:
-            self._auth_failed(exc)
-            return
-        if not asyncio.iscoroutine(result) and not isinstance(result, asyncio.Future):
-            self._connect_with(result)
-            return
 
-        async def later() -> None:
+        async def call_auth() -> None:  # user code: in a task of its own, as every callback
             try:
-                data = await result
+                data = auth()
+                if asyncio.iscoroutine(data) or isinstance(data, asyncio.Future):
+                    data = await data
             except Exception as exc:
                 self._auth_failed(exc)
                 return
             if self.manager.engine is engine and self._active and not self.connected:
                 self._connect_with(data)
 
-        call_listener(Listener(lambda: later()), (), f"{self!r} auth")
+        spawn(call_auth(), Where(self, Label("auth")), logger)
 
     def _connect_with(self, auth: Any) -> None:
         try:
@@ -595,16 +569,16 @@ class ClientSocket(Emitter):
         data = packet.data
         event = data[0]
         args = data[1:]
-        where = f"{self!r} event {event!r}"
-        for listener in list(self._any):
-            call_listener(listener, data, where)
+        where = Where(self, event)
+        for cb in list(self._any):
+            run(cb, data, None, where, logger)
         ack = ServerAck(self, packet.id) if packet.id is not None else None
         auto = ack.answer_with if ack is not None else None
-        for listener in self._take(event) if isinstance(event, str) else ():
-            if listener.takes_ack and ack is not None:
-                call_listener(listener, args, where, kwargs={"ack": ack})
+        for cb in self._take(event) if isinstance(event, str) else ():
+            if cb.takes_ack and ack is not None:
+                run(cb, args, None, where, logger, {"ack": ack})
             else:
-                call_listener(listener, args, where, auto)
+                run(cb, args, auto, where, logger)
             auto = None  # the first listener's return value answers
         if self._pid is not None and packet.id is None and args and isinstance(args[-1], str):
             self._last_offset = args[-1]

@@ -6,11 +6,11 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from .._calls import spawn
 from ..exceptions import DecodeError
 from ..io.engine import EngineSocket
 from ..socketio.packets import Packet, PacketType
 from ..socketio.parser import decode_plain_event
-from .handlers import spawn
 from .socket import Handshake, Socket
 
 if TYPE_CHECKING:
@@ -72,10 +72,8 @@ class Client:
                 socket = self.sockets.get("/")
                 if socket is None:
                     self._protocol_error("EVENT packet for /, which this client has not joined")
-                elif socket._middlewares:
-                    socket._run_middlewares(event[0], event[1], 0)
                 else:
-                    socket._dispatch(*event)
+                    socket._on_event(*event)
                 return
         try:
             packet = decoder.feed_text(data) if isinstance(data, str) else decoder.feed_binary(data)
@@ -115,7 +113,7 @@ class Client:
             nsp._connect(self, auth)
             return
         if server._parents:
-            spawn(self._connect_dynamic(name, auth), f"dynamic namespace {name}")
+            spawn(self._connect_dynamic(name, auth), f"dynamic namespace {name}", logger)
             return
         self._invalid_namespace(name)
 

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .._calls import settle
+from .._calls import Callback, Label, run
 from ..io.engine import Engine, EngineOptions, EngineSocket
 from ..io.serving import Servable
 
@@ -37,28 +37,22 @@ class EngineIOServer(Servable):
         if "transports" in options:
             options["transports"] = tuple(options["transports"])
         self.engine = Engine(self, EngineOptions(path=path, **options))
-        self._handlers: dict[str, Callable[..., Any]] = {}
+        self._handlers: dict[str, Callback] = {}
 
     def on(self, event: str) -> Callable[[F], F]:
         if event not in ("connect", "message", "disconnect"):
             raise ValueError(f"Engine.IO servers emit connect, message and disconnect, not {event!r}")
 
         def register(fn: F) -> F:
-            self._handlers[event] = fn
+            self._handlers[event] = Callback(fn)
             return fn
 
         return register
 
     def _call(self, event: str, *args: Any) -> None:
-        fn = self._handlers.get(event)
-        if fn is None:
-            return
-        try:
-            result = fn(*args)
-        except Exception:
-            logger.exception("Engine.IO %s handler failed", event)
-            return
-        settle(result, None, f"Engine.IO {event}", logger)  # inline unless it really waits
+        cb = self._handlers.get(event)
+        if cb is not None:
+            run(cb, args, None, Label(f"Engine.IO {event}"), logger)
 
     # EngineHandler
     def on_connect(self, socket: EngineSocket) -> None:

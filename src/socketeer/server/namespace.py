@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from .._calls import Callback, Label, Where, call, run, spawn
 from ..engineio.handshake import new_sid
 from ..exceptions import ConnectionRefused
 from ..socketio.packets import Packet, PacketType
 from .broadcast import DONE, BroadcastOperator, Done
-from .handlers import Handler, call_handler, spawn
 from .socket import Socket
 
 if TYPE_CHECKING:
@@ -54,9 +54,9 @@ class Namespace:
         self.sockets: dict[str, Socket] = {}
         self._ack_id = 0
         if parent is not None:  # children share their parent's handlers and middleware
-            self._events: dict[str, Handler] = parent._events
-            self._connection: list[tuple[Handler, int]] = parent._connection
-            self._middlewares: list[Handler] = parent._middlewares
+            self._events: dict[str, Callback] = parent._events
+            self._connection: list[Callback] = parent._connection
+            self._middlewares: list[Callback] = parent._middlewares
         else:
             self._events = {}
             self._connection = []
@@ -74,9 +74,9 @@ class Namespace:
     def on(self, event: str, handler: F | None = None) -> Any:
         def register(fn: F) -> F:
             if event in _CONNECTION_EVENTS:
-                self._connection.append((Handler(fn), _positional_count(fn)))
+                self._connection.append(Callback(fn))
             else:
-                self._events[event] = Handler(fn)
+                self._events[event] = Callback(fn)
             return fn
 
         return register(handler) if handler is not None else register
@@ -88,7 +88,7 @@ class Namespace:
     def use(self, middleware: Callable[..., Any]) -> Callable[..., Any]:
         """Connection middleware ``middleware(socket)``, sync or async, run in order;
         raise ``ConnectionRefused(message, data)`` to refuse the client."""
-        self._middlewares.append(Handler(middleware))
+        self._middlewares.append(Callback(middleware))
         return middleware
 
     # -- broadcasting ------------------------------------------------------------------------
@@ -167,16 +167,14 @@ class Namespace:
             pid = new_sid() if recovery is not None else None
             socket = Socket(self, client, new_sid(), client.handshake(auth), pid)
         if self._middlewares and not (restored is not None and recovery is not None and recovery.skip_middlewares):
-            spawn(self._run_middlewares(socket, auth, restored), f"{self!r} middleware")
+            spawn(self._run_middlewares(socket, auth, restored), Where(self, Label("middleware")), logger)
         else:
             self._accept(socket, auth, restored)
 
     async def _run_middlewares(self, socket: Socket, auth: Any, restored: RestoredSession | None) -> None:
         for mw in list(self._middlewares):
             try:
-                result = mw.fn(socket)
-                if inspect.isawaitable(result):
-                    await result
+                await call(mw.fn, (socket,))  # its own task and context, as all user code
             except ConnectionRefused as exc:
                 socket._cleanup()  # rooms a middleware joined are left, as the reference
                 self._refuse(socket.client, exc.message, exc.data)
@@ -216,9 +214,9 @@ class Namespace:
             answer["pid"] = socket.pid
         client.send_packet(Packet(PacketType.CONNECT, self.name, answer))
         logger.info("socket %s joined %s%s", socket.id, self.name, " (recovered)" if restored else "")
-        for handler, nargs in list(self._connection):
-            args = (socket, auth) if nargs >= 2 else (socket,)
-            call_handler(handler, args, None, f"{socket!r} connection")
+        where = Where(socket, Label("connection"))
+        for handler in list(self._connection):
+            run(handler, (socket, auth), None, where, logger)
 
     def _remove(self, socket: Socket) -> None:
         self.sockets.pop(socket.id, None)
@@ -240,9 +238,7 @@ class ParentNamespace(Namespace):
         if isinstance(self.matcher, re.Pattern):
             return self.matcher.search(name) is not None
         try:
-            result = self.matcher(name, auth) if _positional_count(self.matcher) >= 2 else self.matcher(name)
-            if inspect.isawaitable(result):
-                result = await result
+            result = await call(self.matcher, (name, auth) if _positional_count(self.matcher) >= 2 else (name,))
         except Exception:
             logger.exception("namespace predicate failed for %s", name)
             return False

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from .. import _json
+from .._calls import Callback
 from ..adapters.base import Adapter, InMemoryAdapter
 from ..engineio.session import Outgoing
 from ..io.engine import Engine, EngineOptions, EngineSocket
@@ -20,7 +21,6 @@ from ..socketio import msgpack_parser, parser
 from ..socketio.packets import RESERVED_EVENTS, Packet, PacketType
 from .broadcast import BroadcastOperator, Done, ThreadSafeOperator, collect_acks
 from .client import Client
-from .handlers import Handler
 from .namespace import Namespace, ParentNamespace
 
 __all__ = ["RecoveryOptions", "Server"]
@@ -97,7 +97,7 @@ class Server(Servable):
             raise ValueError(f"unknown parser {parser!r}: use 'default' or 'msgpack'")
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
-        self._server_side: dict[str, Handler] = {}
+        self._server_side: dict[str, Callback] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sockets = self.of("/")
 
@@ -185,7 +185,7 @@ class Server(Servable):
     def on_server_side(self, event: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Handlers for ``server_side_emit`` from other nodes; the return value answers."""
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            self._server_side[event] = Handler(fn)
+            self._server_side[event] = Callback(fn)
             return fn
 
         return register

@@ -8,24 +8,19 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from inspect import isawaitable
-from types import CoroutineType
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any
 
-from .._calls import continue_later, settle
+from .._calls import Callback, Label, Listeners, Where, call, run, spawn
 from ..exceptions import AckTimeout, ConnectionClosed
 from ..io.engine import EngineSocket
 from ..socketio.packets import RESERVED_EVENTS, Packet, PacketType
 from .broadcast import DONE, BroadcastOperator, Done
-from .handlers import Handler, Where, call_handler
 
 if TYPE_CHECKING:
     from .client import Client
     from .namespace import Namespace
 
 __all__ = ["Handshake", "Socket"]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 logger = logging.getLogger("socketeer.server")
 
@@ -88,15 +83,16 @@ def ack_args(result: Any) -> list[Any]:
     return [result]
 
 
-class Socket:
+class Socket(Listeners):
+    """``on``/``once``/``off``/``on_any`` (from ``Listeners``) register handlers for this
+    socket only: ``fn(*args)``; the namespace's handlers get ``(socket, *args)``."""
+
+    _log = logger
+
     __slots__ = (
         "_acks",
-        "_any",
-        "_any_outgoing",
         "_cleaned_up",
-        "_handlers",
         "_middlewares",
-        "_once",
         "client",
         "conn",
         "connected",
@@ -120,11 +116,8 @@ class Socket:
         self.recovered = False
         self._acks: dict[int, Callable[[Any], None]] = {}
         self._cleaned_up = False
-        self._handlers: dict[str, list[Handler]] = {}
-        self._once: set[Handler] = set()
-        self._any: list[Handler] = []
-        self._any_outgoing: list[Handler] = []
-        self._middlewares: list[Handler] = []
+        self._init_listeners()
+        self._middlewares: list[Callback] = []
 
     def __repr__(self) -> str:
         return f"<Socket {self.id} {self.nsp.name}>"
@@ -159,7 +152,8 @@ class Socket:
         data = [event, *args]
         if callback is not None:
             ack_id = self.nsp.next_ack_id()
-            self._acks[ack_id] = lambda answer: callback(*answer)
+            cb, where = Callback(callback), Where(self, Label(f"ack callback of {event!r}"))
+            self._acks[ack_id] = lambda answer: run(cb, answer, None, where, logger)
             self._send_packet(Packet(PacketType.EVENT, self.nsp.name, data, ack_id))
         elif self.nsp.server.recovery is not None:
             # As the reference: with recovery on, a direct emit is stored (and gets an offset).
@@ -207,11 +201,8 @@ class Socket:
         """Register a broadcast's ack (its answer is passed on whole, as a list)."""
         self._acks[ack_id] = lambda answer: on_ack(answer[0] if len(answer) == 1 else answer)
 
-    def _answerer(self, ack_id: int) -> Callable[[Any], None]:
-        """What a handler's return value is passed to when the client asked for an ack."""
-        return partial(self._answer, ack_id)
-
     def _answer(self, ack_id: int, result: Any) -> None:
+        """A namespace handler's return value answers the client's ack."""
         if self.connected:
             args = [] if result is None else list(result) if type(result) is tuple else [result]
             self.conn.send_packets(self.nsp.server.encode_ack_for_engine(self.nsp.name, args, ack_id))
@@ -234,65 +225,17 @@ class Socket:
     def broadcast(self) -> BroadcastOperator:
         return BroadcastOperator(self.nsp, except_rooms=frozenset((self.id,)))
 
-    # -- handlers ----------------------------------------------------------------------------
-    @overload
-    def on(self, event: str) -> Callable[[F], F]: ...
-    @overload
-    def on(self, event: str, handler: F) -> F: ...
-    def on(self, event: str, handler: F | None = None) -> Any:
-        """``socket.on("x", fn)`` or ``@socket.on("x")``: ``fn(*args)`` for this socket only."""
-        def register(fn: F) -> F:
-            self._handlers.setdefault(event, []).append(Handler(fn))
-            return fn
-
-        return register(handler) if handler is not None else register
-
-    def once(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
-        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            h = Handler(fn)
-            self._handlers.setdefault(event, []).append(h)
-            self._once.add(h)
-            return fn
-
-        return register(handler) if handler is not None else register
-
-    def off(self, event: str | None = None, handler: Callable[..., Any] | None = None) -> None:
-        if event is None:
-            self._handlers.clear()
-        elif handler is None:
-            self._handlers.pop(event, None)
-        else:
-            self._handlers[event] = [h for h in self._handlers.get(event, []) if h.fn is not handler]
-
-    def on_any(self, handler: Callable[..., Any]) -> Callable[..., Any]:
-        """``handler(event, *args)`` for every incoming event."""
-        self._any.append(Handler(handler))
-        return handler
-
-    def prepend_any(self, handler: Callable[..., Any]) -> Callable[..., Any]:
-        self._any.insert(0, Handler(handler))
-        return handler
-
-    def off_any(self, handler: Callable[..., Any] | None = None) -> None:
-        self._any = [] if handler is None else [h for h in self._any if h.fn is not handler]
-
-    def on_any_outgoing(self, handler: Callable[..., Any]) -> Callable[..., Any]:
-        """``handler(event, *args)`` for every event this socket sends."""
-        self._any_outgoing.append(Handler(handler))
-        return handler
-
-    def off_any_outgoing(self, handler: Callable[..., Any] | None = None) -> None:
-        self._any_outgoing = [] if handler is None else [h for h in self._any_outgoing if h.fn is not handler]
-
+    # -- handlers (on, once, off, on_any, on_any_outgoing: see Listeners) ----------------------
     def use(self, middleware: Callable[..., Any]) -> Callable[..., Any]:
         """Per-packet middleware: ``middleware(event, args)``; raising refuses the packet and
         passes the error to this socket's ``error`` handlers."""
-        self._middlewares.append(Handler(middleware))
+        self._middlewares.append(Callback(middleware))
         return middleware
 
     def _notify_outgoing(self, data: list[Any]) -> None:
-        for h in list(self._any_outgoing):
-            call_handler(h, data, None, f"{self!r} outgoing listener")
+        where = Where(self, Label("outgoing listener"))
+        for cb in list(self._any_outgoing):
+            run(cb, data, None, where, logger)
 
     # -- incoming ----------------------------------------------------------------------------
     def _on_packet(self, packet: Packet) -> None:
@@ -304,16 +247,13 @@ class Socket:
             if callback is None:
                 logger.info("ack %s from %s matches no pending emit; ignored", packet.id, self.id)
                 return
-            try:
-                callback(packet.data)
-            except Exception:
-                logger.exception("ack callback of %r failed", self)
+            callback(packet.data)  # socketeer's own: a user's callback is run as a task by it
         elif ptype is PacketType.DISCONNECT:
             self._on_close("client namespace disconnect")
 
     def _on_event(self, data: list[Any], ack_id: int | None) -> None:
         if self._middlewares:
-            self._run_middlewares(data, ack_id, 0)
+            spawn(self._run_middlewares(data, ack_id), Where(self, Label("middleware")), logger)
         else:
             self._dispatch(data, ack_id)
 
@@ -323,91 +263,44 @@ class Socket:
         self.nsp._remove(self)
         self._cleaned_up = True
 
-    def _run_middlewares(self, data: list[Any], ack_id: int | None, index: int) -> None:
-        if index == len(self._middlewares):
-            self._dispatch(data, ack_id)
-            return
-        mw = self._middlewares[index]
-        try:
-            result = mw.fn(data[0], data[1:])
-        except Exception as exc:
-            self._middleware_refused(exc)
-            return
-        if not mw.is_async:
-            self._run_middlewares(data, ack_id, index + 1)
-            return
-
-        async def wait() -> None:
+    async def _run_middlewares(self, data: list[Any], ack_id: int | None) -> None:
+        """Per-packet middleware, in order, in one task; raising refuses the packet."""
+        for mw in list(self._middlewares):
             try:
-                await result
+                await call(mw.fn, (data[0], data[1:]))  # its own task and context
             except Exception as exc:
-                self._middleware_refused(exc)
+                handlers = self._listeners.get("error")
+                if not handlers:
+                    logger.info("packet from %r refused by middleware: %r", self, exc)
+                self._emit_reserved("error", exc)
                 return
-            self._run_middlewares(data, ack_id, index + 1)
-
-        call_handler(Handler(wait), (), None, f"{self!r} middleware")
-
-    def _middleware_refused(self, exc: Exception) -> None:
-        handlers = self._handlers.get("error")
-        if not handlers:
-            logger.info("packet from %r refused by middleware: %s", self, exc)
-        for h in handlers or ():
-            call_handler(h, (exc,), None, f"{self!r} error")
+        self._dispatch(data, ack_id)
 
     def _dispatch(self, data: list[Any], ack_id: int | None) -> None:
         event = data[0]
         handler = self.nsp._events.get(event)
-        if handler is not None and not handler.takes_ack and not self._any and not self._handlers:
-            # The common case: one namespace-level handler; its return value answers the ack.
-            # What call_handler and settle do, inlined: a quarter of an ack's server time went
-            # to those calls, the bound answerer and the log label, all needless when the
-            # coroutine finishes at once.
+        if handler is not None and not handler.takes_ack and not self._any and not self._listeners:
+            # The common case, one namespace handler: no Ack object, the return value answers.
             data[0] = self
-            try:
-                result = handler.fn(*data)
-                if type(result) is CoroutineType:
-                    try:
-                        pending = result.send(None)
-                    except StopIteration as stop:
-                        result = stop.value
-                    else:
-                        continue_later(result, pending, None if ack_id is None else self._answerer(ack_id),
-                                       Where(self, event), logger)
-                        return
-                elif result is not None and isawaitable(result):
-                    settle(result, None if ack_id is None else self._answerer(ack_id), Where(self, event), logger)
-                    return
-            except Exception:
-                logger.exception("handler for %s raised", Where(self, event))
-                return
-            if ack_id is not None and self.connected:  # self._answer(ack_id, result), inlined
-                args = [] if result is None else list(result) if type(result) is tuple else [result]
-                self.conn.send_packets(self.nsp.server.encode_ack_for_engine(self.nsp.name, args, ack_id))
+            run(handler, data, None if ack_id is None else partial(self._answer, ack_id), Where(self, event), logger)
             return
         args = data[1:]
         where = Where(self, event)
-        if self._any:
-            for h in self._any:
-                call_handler(h, data, None, where)
+        for cb in list(self._any):
+            run(cb, data, None, where, logger)
         done: Callable[[Any], None] | None = None
         ack = None
         if ack_id is not None:
             ack = Ack(self, ack_id)
             done = ack.answer_with
-
         if handler is not None:
             kwargs = {"ack": ack} if handler.takes_ack and ack is not None else None
-            call_handler(handler, (self, *args), None if handler.takes_ack else done, where, kwargs)
+            run(handler, (self, *args), None if handler.takes_ack else done, where, logger, kwargs)
             done = None  # the namespace-level handler answers the ack
-        handlers = self._handlers.get(event)
-        if handlers:
-            for h in list(handlers):
-                if h in self._once:
-                    self._once.discard(h)
-                    handlers.remove(h)
-                kwargs = {"ack": ack} if h.takes_ack and ack is not None else None
-                call_handler(h, args, None if h.takes_ack else done, where, kwargs)
-                done = None
+        for cb in self._take(event):
+            kwargs = {"ack": ack} if cb.takes_ack and ack is not None else None
+            run(cb, args, None if cb.takes_ack else done, where, logger, kwargs)
+            done = None
 
     # -- leaving -----------------------------------------------------------------------------
     def disconnect(self, close: bool = False) -> Done:
@@ -424,12 +317,10 @@ class Socket:
     def _on_close(self, reason: str) -> None:
         if not self.connected:
             return
-        where = f"{self!r} disconnect"
-        for h in list(self._handlers.get("disconnecting", ())):
-            call_handler(h, (reason,), None, where)
+        self._emit_reserved("disconnecting", reason)
         ns_disconnecting = self.nsp._events.get("disconnecting")
         if ns_disconnecting is not None:
-            call_handler(ns_disconnecting, (self, reason), None, where)
+            run(ns_disconnecting, (self, reason), None, Where(self, Label("disconnecting")), logger)
         server = self.nsp.server
         if server.recovery is not None and reason in RECOVERABLE and self.pid is not None:
             from ..adapters.base import PersistedSession
@@ -440,11 +331,10 @@ class Socket:
         self.connected = False
         self._acks.clear()
         logger.info("socket %s left %s: %s", self.id, self.nsp.name, reason)
-        for h in list(self._handlers.get("disconnect", ())):
-            call_handler(h, (reason,), None, where)
+        self._emit_reserved("disconnect", reason)
         ns_disconnect = self.nsp._events.get("disconnect")
         if ns_disconnect is not None:
-            call_handler(ns_disconnect, (self, reason), None, where)
+            run(ns_disconnect, (self, reason), None, Where(self, Label("disconnect")), logger)
 
     # -- the rest of the reference's surface ---------------------------------------------------
     def timeout(self, seconds: float) -> _TimedSocket:
