@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
+from .._calls import call
 from ..engineio import handshake
 from ..engineio.packets import PacketType
 from ..engineio.payload import decode_payload, encode_payload
@@ -526,9 +527,9 @@ class Engine:
         check = self.options.allow_request
         if check is None:
             return then(True)
-        verdict = check(request)
-        if not inspect.isawaitable(verdict):
-            return then(verdict)
+        verdict = call(check, (request,))  # user code: a task of its own, as every callback
+        if verdict.done():
+            return then(verdict.result())
 
         async def wait() -> T:
             return then(await verdict)
