@@ -2,7 +2,9 @@
 # Everything the tests and the demo need on a fresh Debian machine, installed only when missing:
 # a Python 3.11+ virtual environment with the package and its dev tools, the npm packages of the
 # interop tests (the official clients, also the demo page's browser bundle), Chromium for the
-# browser tests. (No test needs Redis yet: there is no Redis adapter so far.)
+# browser tests. (No test needs Redis yet: there is no Redis adapter so far.) With "all", also a
+# virtual environment per other supported Python found on the machine (.venv-3.12, .venv-3.13),
+# for the test matrix; the test command says which versions it could not find.
 # Safe to run again: each step is skipped when its result is already there and up to date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +31,35 @@ fi
 
 [ "$want" = python ] && exit 0
 
+# A working interpreter of version $1 (3.12), as a command line, or nothing: on PATH, or through
+# pyenv's shims, which answer only when PYENV_VERSION names an installed version.
+find_python() {
+  local v="$1" full
+  if "python$v" -c '' >/dev/null 2>&1; then echo "python$v"; return; fi
+  command -v pyenv >/dev/null 2>&1 || return 0
+  full="$(pyenv versions --bare 2>/dev/null | grep -E "^$v\.[0-9]+$" | sort -t. -k3 -n | tail -1)"
+  if [ -n "$full" ] && PYENV_VERSION="$full" "python$v" -c '' >/dev/null 2>&1; then
+    echo "env PYENV_VERSION=$full python$v"
+  fi
+}
+
+matrix() {
+  local main v py
+  main="$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+  for v in 3.11 3.12 3.13; do
+    [ "$v" = "$main" ] && continue
+    py="$(find_python "$v")"
+    [ -n "$py" ] || continue
+    local dir=".venv-$v"
+    if [ ! -f "$dir/.installed" ] || [ pyproject.toml -nt "$dir/.installed" ]; then
+      [ -x "$dir/bin/python" ] || $py -m venv "$dir"
+      "$dir/bin/python" -m pip install -q --upgrade pip
+      "$dir/bin/python" -m pip install -q -e '.[dev]'
+      touch "$dir/.installed"
+    fi
+  done
+}
+
 npm_packages() {
   if [ -f tests/interop/package-lock.json ]; then
     nm=tests/interop/node_modules/.installed
@@ -54,3 +85,4 @@ if [ "$want" = demo ]; then  # the page uses the official browser client, from n
 fi
 command -v chromium >/dev/null 2>&1 || apt_install chromium
 npm_packages
+matrix

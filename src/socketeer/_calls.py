@@ -16,6 +16,9 @@ next packet of the same read is handled. Python 3.11 has no eager start, and a t
 waits for the loop's next turn would change what user code sees (see ``_EagerTask``), so 3.11
 gets the same first step, run at once, from a small subclass of its pure-Python ``Task``.
 
+(CPython 3.12.1 crashes on ``get_coro()`` of an eagerly started task that has finished; 3.13
+does not. socketeer never calls it; user code that keeps ``current_task()`` should not either.)
+
 The function is called inside the task, not before it, so even a plain ``def`` handler runs in
 a task (its ``current_task()`` is its own) and a failure of any kind is logged once, with the
 event and the socket, by the same code. ``done(result)`` (answering an ack) is called inside the

@@ -47,7 +47,7 @@ def assert_probes_ran_as_tasks(log: Log, expected: set[str]) -> None:
     tasks = []
     for where, task, inherited, child_saw in probes:
         # (On 3.11 the eager task is asyncio's pure-Python Task: a future, not the C class.)
-        assert task is not None and asyncio.isfuture(task) and task.get_coro() is not None, (where, task)
+        assert task is not None and asyncio.isfuture(task) and task.get_name(), (where, task)
         assert inherited is None, f"{where} saw the context of {inherited}"
         assert child_saw == where  # the task group's child inherits the probe's own context
         tasks.append(task)
