@@ -139,8 +139,10 @@ async def test_handshake_refused_by_the_server(serve: Any, clients: Any) -> None
 
 
 async def test_connect_timeout(clients: Any) -> None:
-    # A listener that never answers: the attempt is bounded by connect(timeout=...).
-    silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    # A listener that never answers: the attempt is bounded by connect(timeout=...). (The
+    # writers are kept: from 3.13 on, a StreamWriter closes its connection when collected.)
+    held: list[asyncio.StreamWriter] = []
+    silent = await asyncio.start_server(lambda r, w: held.append(w), "127.0.0.1", 0)
     port = silent.sockets[0].getsockname()[1]
     try:
         client = clients(f"http://127.0.0.1:{port}")
@@ -291,7 +293,8 @@ async def test_upgrade_off_stays_on_polling(server: ServerUnderTest, clients: An
 
 
 async def test_disconnect_while_connecting(clients: Any) -> None:
-    silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    held: list[asyncio.StreamWriter] = []  # kept open: see test_connect_timeout
+    silent = await asyncio.start_server(lambda r, w: held.append(w), "127.0.0.1", 0)
     port = silent.sockets[0].getsockname()[1]
     try:
         client = clients(f"http://127.0.0.1:{port}")
