@@ -34,6 +34,7 @@ import inspect
 import logging
 import math
 import sys
+import types
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, TypeVar, overload
 
@@ -126,11 +127,17 @@ class Callback:
         self.takes_ack = _takes_ack(fn)
 
 
+_COROUTINE = types.CoroutineType
+#: What a handler returns that cannot be awaited, known without ``inspect.isawaitable``'s
+#: ABC check (0.6 µs, a third of a whole handler call on 3.12).
+_PLAIN = frozenset({type(None), bool, int, float, str, bytes, tuple, list, dict})
+
+
 async def _invoke(fn: Callable[..., Any], args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any] | None,
                   done: Callable[[Any], None] | None, where: object, logger: logging.Logger) -> None:
     try:
         result = fn(*args, **kwargs) if kwargs else fn(*args)
-        if result is not None and inspect.isawaitable(result):
+        if type(result) is _COROUTINE or (type(result) not in _PLAIN and inspect.isawaitable(result)):
             result = await result
     except Exception:
         logger.error("handler for %s raised", where, exc_info=True)
@@ -167,7 +174,7 @@ def call(fn: Callable[..., Any], args: tuple[Any, ...] | list[Any]) -> asyncio.F
 
 async def _call(fn: Callable[..., Any], args: tuple[Any, ...] | list[Any]) -> Any:
     result = fn(*args)
-    if result is not None and inspect.isawaitable(result):
+    if type(result) is _COROUTINE or (type(result) not in _PLAIN and inspect.isawaitable(result)):
         result = await result
     return result
 
@@ -189,6 +196,8 @@ if EAGER:
 else:  # Python 3.11
     from asyncio import futures as _futures
     from asyncio import tasks as _tasks
+
+    _current_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] = _tasks._current_tasks  # type: ignore[attr-defined]
 
     class _EagerTask(_tasks._PyTask):  # type: ignore[name-defined,misc]
         """3.12's eager start on 3.11, where a task always waits for the loop's next turn.
@@ -212,7 +221,7 @@ else:  # Python 3.11
             self._fut_waiter = None
             self._coro = coro
             self._context = context = contextvars.copy_context()
-            outer = _tasks.current_task(loop)
+            outer = _current_tasks.get(loop)  # what current_task() reads, without its wrapper
             if outer is not None:
                 _tasks._leave_task(loop, outer)
             try:
