@@ -13,8 +13,6 @@ from typing import Any
 import pytest
 from clientkit import Inbox, ServerUnderTest
 
-import socketeer
-
 REQUEST: contextvars.ContextVar[str | None] = contextvars.ContextVar("REQUEST", default=None)
 
 TRANSPORTS = pytest.mark.parametrize("transport", ["websocket", "polling"])

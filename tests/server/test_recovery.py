@@ -182,7 +182,9 @@ async def test_client_namespace_disconnect_is_not_recoverable(js: Any, serve: Se
 
 
 async def test_recovery_expires(serve: Serve) -> None:
-    io, url = await start(serve, connection_state_recovery={"max_disconnection_duration": 0.2})
+    now = [1000.0]  # the server's clock, moved by the test instead of waited for
+    io, url = await start(serve, connection_state_recovery={"max_disconnection_duration": 120},
+                          clock=lambda: now[0])
     log = Log()
     recovering_app(io, log)
     raw = await RawSocket.open(url)
@@ -192,7 +194,7 @@ async def test_recovery_expires(serve: Serve) -> None:
     await raw.send_close()
     raw.close()
     await log.first("disconnect")
-    await asyncio.sleep(0.3)  # the point is letting max_disconnection_duration pass
+    now[0] += 120.5  # max_disconnection_duration has passed
     again = await RawSocket.open(url)
     try:
         await again.send("40" + orjson.dumps({"pid": first["pid"], "offset": offset}).decode())
@@ -200,6 +202,36 @@ async def test_recovery_expires(serve: Serve) -> None:
         # Nothing is replayed: the first answer is the CONNECT of a new session.
         assert texts[0].startswith('40{"sid":"')
         assert orjson.loads(texts[0][2:])["sid"] != first["sid"]
+    finally:
+        again.close()
+
+
+async def test_recovery_horizon_follows_the_server_clock(serve: Serve) -> None:
+    """Just inside max_disconnection_duration on the injected clock, the session is recovered."""
+    now = [1000.0]
+    io, url = await start(serve, connection_state_recovery={"max_disconnection_duration": 120},
+                          clock=lambda: now[0])
+    log = Log()
+    recovering_app(io, log)
+    raw = await RawSocket.open(url)
+    first = await raw.connect()
+    io.emit("x", 1)
+    offset = orjson.loads((await raw.recv_text())[2:])[-1]
+    await raw.send_close()
+    raw.close()
+    await log.first("disconnect")
+    now[0] += 119.5
+    again = await RawSocket.open(url)
+    try:
+        await again.send("40" + orjson.dumps({"pid": first["pid"], "offset": offset}).decode())
+        received = [await again.recv()]
+        for _ in range(50):  # what was missed comes first, then the CONNECT
+            last = received[-1]
+            if isinstance(last, str) and last.startswith("40"):
+                break
+            received.append(await again.recv())
+        assert orjson.loads(str(received[-1])[2:])["sid"] == first["sid"]
+        assert str(received[0]).startswith('42["missed",1,')
     finally:
         again.close()
 

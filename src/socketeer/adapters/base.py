@@ -8,6 +8,15 @@ becomes shared Engine.IO packets (``SharedMessage``) and each transport frames t
 Connection state recovery lives here too, as in the reference's ``SessionAwareAdapter``:
 EVENT packets without an ack id get an offset appended and are kept for
 ``max_disconnection_duration``; a socket that comes back within that time gets what it missed.
+
+An adapter sees its namespace only through ``NamespacePort`` (``self.port``): encode a packet
+once, deliver the bytes to these local sids, expect an ack from them, the clock, the recovery
+settings, and hand a server-side emit from another node to the local handlers. That narrow
+seam is what a cluster adapter builds on; nothing else of the server is its business.
+
+Lifecycle: ``init()`` runs when the server starts, under every front end (``listen``, an
+ASGI server's lifespan, or the first request when no lifespan reaches the app), and at once
+for a namespace made after that; ``close()`` runs once at shutdown, after the sessions closed.
 """
 
 from __future__ import annotations
@@ -17,17 +26,21 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
+from ..engineio.packets import as_messages
 from ..engineio.session import SharedMessage
 from ..socketio.packets import Packet, PacketType
 
 if TYPE_CHECKING:
     from ..server.namespace import Namespace
+    from ..server.server import RecoveryOptions
     from ..server.socket import Socket
 
-__all__ = ["Adapter", "BroadcastOptions", "InMemoryAdapter", "PersistedSession", "RestoredSession"]
+__all__ = [
+    "Adapter", "BroadcastOptions", "InMemoryAdapter", "NamespacePort", "PersistedSession", "RestoredSession",
+]
 
 logger = logging.getLogger("socketeer.adapter")
 
@@ -49,7 +62,8 @@ class PersistedSession:
     pid: str
     rooms: list[str]
     data: Any
-    disconnected_at: float = field(default_factory=time.monotonic)
+    #: On the namespace's clock (``NamespacePort.now``).
+    disconnected_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -62,17 +76,57 @@ class RestoredSession:
     missed_packets: list[Packet]
 
 
+class NamespacePort(Protocol):
+    """What an adapter may ask of its namespace, and all of it (``Namespace.port``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def recovery(self) -> RecoveryOptions | None:
+        """Connection state recovery's settings, or ``None`` when it is off."""
+
+    def now(self) -> float:
+        """Seconds on the server's monotonic clock (``Server(clock=...)``; tests pass their own)."""
+
+    def encode(self, packet: Packet) -> list[SharedMessage]:
+        """``packet`` as Engine.IO messages, encoded once for every recipient."""
+
+    def deliver(self, sids: Iterable[str], items: list[SharedMessage], volatile: bool) -> int:
+        """Send ``items`` to each of these local sockets (unknown sids are skipped; with
+        ``volatile``, so are sockets that could not write now); returns how many got them."""
+
+    def deliver_expecting_ack(self, sids: Iterable[str], items: list[SharedMessage], ack_id: int,
+                              on_ack: Callable[[Any], None], volatile: bool) -> int:
+        """As ``deliver``, each recipient's answer to ``ack_id`` going to ``on_ack`` (one value,
+        or a list of several); returns how many answers to expect."""
+
+    def forget_ack(self, ack_id: int) -> None:
+        """Answers to ``ack_id`` that come later are dropped (their deadline passed)."""
+
+    def sockets(self, sids: Iterable[str]) -> list[Socket]:
+        """The local sockets of these sids (for ``fetch_sockets`` and the like)."""
+
+    def server_side(self, args: list[Any], answer: Callable[[list[Any]], None] | None) -> None:
+        """Another node's ``server_side_emit``: ``[event, *args]`` to this server's
+        ``on_server_side`` handler; ``answer(values)`` when it asked for an ack."""
+
+
 def to_engine_items(encoded: list[str | bytes]) -> list[SharedMessage]:
     """Parser output as shared Engine.IO packets: text gets the MESSAGE type, binary goes bare."""
-    return [SharedMessage("4" + part if isinstance(part, str) else part) for part in encoded]
+    return [SharedMessage(part) for part in as_messages(encoded)]
 
 
 class Adapter:
     """The interface. Room bookkeeping and local delivery are implemented here for every
-    adapter; a multi-node adapter extends ``broadcast`` and the server-side operations."""
+    adapter; a multi-node adapter extends ``broadcast`` and the server-side operations.
+
+    ``nsp`` is the namespace (its public API); ``port`` is all the adapter uses of it.
+    """
 
     def __init__(self, namespace: Namespace) -> None:
         self.nsp = namespace
+        self.port: NamespacePort = namespace.port
         self.rooms: dict[str, set[str]] = {}
         self.sids: dict[str, set[str]] = {}
 
@@ -143,30 +197,17 @@ class Adapter:
         return targets
 
     def local_sockets(self, opts: BroadcastOptions) -> list[Socket]:
-        sockets = self.nsp.sockets
-        return [s for sid in self.matching_sids(opts) if (s := sockets.get(sid)) is not None]
+        return self.port.sockets(self.matching_sids(opts))
 
     # -- delivery ----------------------------------------------------------------------------
     def encode(self, packet: Packet) -> list[SharedMessage]:
-        return to_engine_items(self.nsp.server.parser_encode(packet))
+        return self.port.encode(packet)
 
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
         self.deliver_local(self.encode(packet), opts)
 
     def deliver_local(self, items: list[SharedMessage], opts: BroadcastOptions) -> int:
-        sockets = self.nsp.sockets
-        count = 0
-        volatile = opts.volatile
-        for sid in self.matching_sids(opts):
-            sock = sockets.get(sid)
-            if sock is None:
-                continue
-            conn = sock.conn
-            if volatile and not conn.writable:
-                continue
-            conn.send_packets(items)
-            count += 1
-        return count
+        return self.port.deliver(self.matching_sids(opts), items, opts.volatile)
 
     def broadcast_with_ack(
         self,
@@ -179,14 +220,7 @@ class Adapter:
         ``on_count`` learns how many answers to expect, ``on_ack`` gets each answer."""
         assert packet.id is not None
         items = self.encode(packet)
-        count = 0
-        for sock in self.local_sockets(opts):
-            if opts.volatile and not sock.conn.writable:
-                continue
-            sock._expect_ack(packet.id, on_ack)
-            sock.conn.send_packets(items)
-            count += 1
-        on_count(count)
+        on_count(self.port.deliver_expecting_ack(self.matching_sids(opts), items, packet.id, on_ack, opts.volatile))
 
     # -- server-side operations ----------------------------------------------------------------
     async def fetch_sockets(self, opts: BroadcastOptions) -> list[Any]:
@@ -224,7 +258,7 @@ class InMemoryAdapter(Adapter):
 
     def __init__(self, namespace: Namespace) -> None:
         super().__init__(namespace)
-        recovery = namespace.server.recovery
+        recovery = self.port.recovery
         self._max_age = recovery.max_disconnection_duration if recovery else 0.0
         self._sessions: dict[str, PersistedSession] = {}
         #: (offset, time, packet, options) of every recoverable packet, oldest first.
@@ -239,7 +273,7 @@ class InMemoryAdapter(Adapter):
         if self._max_age and packet.type is PacketType.EVENT and packet.id is None and not opts.volatile:
             offset = self._next_offset()
             packet = Packet(packet.type, packet.namespace, [*packet.data, offset], None)
-            now = time.monotonic()
+            now = self.port.now()
             self._packets.append((offset, now, packet, opts))
             self._trim(now)
         self.deliver_local(self.encode(packet), opts)
@@ -255,12 +289,13 @@ class InMemoryAdapter(Adapter):
 
     def persist_session(self, session: PersistedSession) -> None:
         if self._max_age:
+            session.disconnected_at = self.port.now()
             self._sessions[session.pid] = session
 
     def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
         if not self._max_age:
             return None
-        self._trim(time.monotonic())
+        self._trim(self.port.now())
         session = self._sessions.pop(pid, None)
         if session is None:
             return None

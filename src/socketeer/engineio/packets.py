@@ -16,8 +16,11 @@ from typing import NamedTuple
 from ..exceptions import EngineIOPacketError
 
 __all__ = [
+    "MESSAGE",
     "Packet",
     "PacketType",
+    "as_message",
+    "as_messages",
     "decode_binary",
     "decode_text",
     "encode_polling",
@@ -36,6 +39,20 @@ class PacketType(IntEnum):
 
 
 _BY_CHAR = {str(int(t)): t for t in PacketType}
+
+#: The prefix of a text MESSAGE: what every Socket.IO packet rides in.
+MESSAGE = "4"
+
+
+def as_message(data: str | bytes) -> str | bytes:
+    """A message's WebSocket form (the engine's queue holds this form): text gets the
+    MESSAGE type, binary stays bare."""
+    return data if isinstance(data, bytes) else MESSAGE + data
+
+
+def as_messages(parts: list[str | bytes]) -> list[str | bytes]:
+    """``as_message`` of each of a Socket.IO packet's parts (its text, then its attachments)."""
+    return [MESSAGE + p if isinstance(p, str) else p for p in parts]
 
 
 class Packet(NamedTuple):

@@ -31,7 +31,7 @@ from typing import Any, Final, TypeAlias
 import orjson
 
 from ..exceptions import EngineIOPacketError
-from .packets import Packet, PacketType, decode_text
+from .packets import Packet, PacketType, as_message, decode_text
 
 __all__ = [
     "ClientSession",
@@ -126,7 +126,7 @@ class _Session:
     def send(self, data: str | bytes) -> None:
         """Queue a MESSAGE; text stays text, bytes stay binary."""
         if self.state is State.OPEN:
-            self.outbox.append(data if isinstance(data, bytes) else "4" + data)
+            self.outbox.append(as_message(data))
 
     def send_packet(self, item: Outgoing) -> None:
         """Queue an already encoded packet (``"4..."``, bytes, or a ``SharedMessage``)."""

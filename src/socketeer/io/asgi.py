@@ -216,10 +216,29 @@ class ASGIApp:
             self.path = "/" + socketio_path.strip("/") + "/" if socketio_path.strip("/") else "/"
         #: What is still being answered or closed, so a shutdown can wait for it.
         self._inflight: set[asyncio.Future[None]] = set()
+        self._started = False
+        self._starting: asyncio.Lock | None = None
+
+    async def _start(self) -> None:
+        """``app.startup()`` once, whoever comes first: the lifespan or the first request."""
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if not self._started:
+                await self.app.startup()
+                self._started = True
+
+    async def _stop(self) -> None:
+        await self.close_sessions()
+        if self._started:
+            self._started = False
+            await self.app.teardown()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http" or kind == "websocket":
+            if not self._started:
+                await self._start()  # no lifespan reached this app (mounted, or lifespan off)
             path = _route_path(scope)
             if path.startswith(self.path):
                 if self.path != self.engine.path:
@@ -437,9 +456,15 @@ class ASGIApp:
         while True:  # bounded: the server sends startup once, then shutdown once
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    await self._start()
+                except Exception as exc:
+                    logger.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                    return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self.close_sessions()
+                await self._stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -455,8 +480,10 @@ class ASGIApp:
             nonlocal started
             message = await receive()
             started = True
-            if message["type"] == "lifespan.shutdown":
-                await self.close_sessions()
+            if message["type"] == "lifespan.startup":
+                await self._start()  # before the other app starts: its startup may emit
+            elif message["type"] == "lifespan.shutdown":
+                await self._stop()
             return message
 
         try:

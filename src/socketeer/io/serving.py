@@ -48,8 +48,16 @@ class Servable:
                 ctype += "; charset=utf-8"
         return HttpResponse(200, [("Content-Type", ctype)], b"" if request.method == "HEAD" else body)
 
+    # -- lifecycle: every front end calls these, the built-in server and ASGIApp alike --------
+    async def startup(self) -> None:
+        """Before the first request is served (a server's adapters start here); idempotent."""
+
+    async def teardown(self) -> None:
+        """After the sessions were closed at shutdown; idempotent."""
+
     async def listen(self, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> list[tuple[str, int]]:
         """Start the built-in server in the running loop; returns the bound addresses."""
+        await self.startup()
         if self._http is None:
             self._http = HttpServer(self.engine, extra=self.serve_extra, limits=self.limits, ssl=kwargs.get("ssl"))
         return await self._http.listen(host, port, sock=kwargs.get("sock"))
@@ -61,6 +69,7 @@ class Servable:
             await http.close(timeout)
         else:
             self.engine.close_all("server shutting down")
+        await self.teardown()
 
 
 def _install_uvloop() -> None:

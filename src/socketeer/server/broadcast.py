@@ -127,8 +127,7 @@ class BroadcastOperator:
 
         def forget_late_ones() -> None:
             # As the reference: the late ones are forgotten, so they hold nothing and answer nothing.
-            for sock in list(self._nsp.sockets.values()):
-                sock._acks.pop(ack_id, None)
+            self._nsp.port.forget_ack(ack_id)
 
         return await collect_acks(
             lambda on_count, on_ack: self._nsp.adapter.broadcast_with_ack(packet, self._opts, on_count, on_ack),

@@ -108,28 +108,21 @@ class Client:
         if auth is None:
             auth = {}  # a bare CONNECT: the reference's auth is then an empty object
         server = self.server
-        nsp = server._nsps.get(name)
+        nsp = server.find_namespace(name)
         if nsp is not None:
             nsp._connect(self, auth)
             return
-        if server._parents:
+        if server.has_dynamic_namespaces:
             spawn(self._connect_dynamic(name, auth), f"dynamic namespace {name}", logger)
             return
         self._invalid_namespace(name)
 
     async def _connect_dynamic(self, name: str, auth: Any) -> None:
-        for parent in self.server._parents:
-            if await parent.matches(name, auth):
-                if self.conn.closed:
-                    return
-                nsp = self.server._nsps.get(name)
-                if nsp is None:
-                    nsp = parent.child(name)
-                    self.server._nsps[name] = nsp
-                    await nsp.adapter.init()
-                nsp._connect(self, auth)
-                return
-        self._invalid_namespace(name)
+        nsp = await self.server.resolve_dynamic(name, auth)
+        if nsp is None:
+            self._invalid_namespace(name)
+        elif not self.conn.closed:
+            nsp._connect(self, auth)
 
     def _invalid_namespace(self, name: str) -> None:
         logger.info("refused %s: invalid namespace %s", self.conn.sid, name)

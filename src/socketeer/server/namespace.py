@@ -13,15 +13,17 @@ from .._calls import Callback, Label, Where, call, run, spawn
 from ..engineio.handshake import new_sid
 from ..exceptions import ConnectionRefused
 from ..socketio.packets import Packet, PacketType
+from . import socket as _sockets
 from .broadcast import DONE, BroadcastOperator, Done
 from .socket import Socket
 
 if TYPE_CHECKING:
     from ..adapters.base import BroadcastOptions, RestoredSession
+    from ..engineio.session import SharedMessage
     from .client import Client
-    from .server import Server
+    from .server import RecoveryOptions, Server
 
-__all__ = ["Namespace", "ParentNamespace"]
+__all__ = ["Namespace", "ParentNamespace", "Port"]
 
 logger = logging.getLogger("socketeer.server")
 
@@ -61,7 +63,9 @@ class Namespace:
             self._events = {}
             self._connection = []
             self._middlewares = []
-        self.adapter = server.adapter_factory(self)
+        #: What this namespace's adapter may use of it (``adapters.base.NamespacePort``).
+        self.port = Port(self)
+        self.adapter = server.new_adapter(self)
 
     def __repr__(self) -> str:
         return f"<Namespace {self.name}>"
@@ -220,6 +224,46 @@ class Namespace:
 
     def _remove(self, socket: Socket) -> None:
         self.sockets.pop(socket.id, None)
+
+
+class Port:
+    """A namespace as its adapter sees it: ``adapters.base.NamespacePort``, implemented."""
+
+    __slots__ = ("_nsp",)
+
+    def __init__(self, nsp: Namespace) -> None:
+        self._nsp = nsp
+
+    @property
+    def name(self) -> str:
+        return self._nsp.name
+
+    @property
+    def recovery(self) -> RecoveryOptions | None:
+        return self._nsp.server.recovery
+
+    def now(self) -> float:
+        return self._nsp.server.clock()
+
+    def encode(self, packet: Packet) -> list[SharedMessage]:
+        return self._nsp.server.encode_shared(packet)
+
+    def deliver(self, sids: Iterable[str], items: list[SharedMessage], volatile: bool) -> int:
+        return _sockets.deliver(self._nsp.sockets, sids, items, volatile)
+
+    def deliver_expecting_ack(self, sids: Iterable[str], items: list[SharedMessage], ack_id: int,
+                              on_ack: Callable[[Any], None], volatile: bool) -> int:
+        return _sockets.deliver_expecting_ack(self._nsp.sockets, sids, items, ack_id, on_ack, volatile)
+
+    def forget_ack(self, ack_id: int) -> None:
+        _sockets.forget_ack(self._nsp.sockets, ack_id)
+
+    def sockets(self, sids: Iterable[str]) -> list[Socket]:
+        sockets = self._nsp.sockets
+        return [s for sid in sids if (s := sockets.get(sid)) is not None]
+
+    def server_side(self, args: list[Any], answer: Callable[[list[Any]], None] | None) -> None:
+        self._nsp.server.receive_server_side(args, answer)
 
 
 class ParentNamespace(Namespace):

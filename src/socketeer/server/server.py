@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from .. import _json
-from .._calls import Callback
+from .._calls import Callback, Label, Where, run, spawn
 from ..adapters.base import Adapter, InMemoryAdapter
-from ..engineio.session import Outgoing
+from ..engineio.packets import as_messages
+from ..engineio.session import SharedMessage
 from ..io.engine import Engine, EngineOptions, EngineSocket
 from ..io.serving import Servable
 from ..limits import DEFAULT_LIMITS, Limits
@@ -61,6 +62,7 @@ class Server(Servable):
         client_bundle_dir: str | Path | None = None,
         static_files: dict[str, Any] | None = None,
         limits: Limits | None = None,
+        clock: Callable[[], float] = time.monotonic,
         **engine_options: Any,
     ) -> None:
         unknown = set(engine_options) - _ENGINE_OPTIONS
@@ -95,13 +97,46 @@ class Server(Servable):
             self.new_decoder = lambda: msgpack_parser.MsgpackDecoder(self.limits)
         else:
             raise ValueError(f"unknown parser {parser!r}: use 'default' or 'msgpack'")
+        #: Monotonic seconds, for what the adapters keep (recovery's horizon); injectable.
+        self.clock = clock
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
         self._server_side: dict[str, Callback] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Every namespace's adapter, in creation order: started and closed with the server.
+        self._adapters: list[Adapter] = []
+        self._started = False
         self.sockets = self.of("/")
 
     # -- namespaces --------------------------------------------------------------------------
+    def find_namespace(self, name: str) -> Namespace | None:
+        """The namespace a client's CONNECT names, if it exists (dynamic children included)."""
+        return self._nsps.get(name)
+
+    @property
+    def has_dynamic_namespaces(self) -> bool:
+        return bool(self._parents)
+
+    async def resolve_dynamic(self, name: str, auth: Any) -> Namespace | None:
+        """The child of the first dynamic namespace that accepts ``name``, made on first use."""
+        for parent in self._parents:
+            if await parent.matches(name, auth):
+                nsp = self._nsps.get(name)  # another client may have made it meanwhile
+                if nsp is None:
+                    nsp = self._nsps[name] = parent.child(name)
+                return nsp
+        return None
+
+    def new_adapter(self, nsp: Namespace) -> Adapter:
+        """The adapter of a new namespace. It lives as long as the server runs: started with
+        it, or at once (without waiting, as the reference) when the server already runs."""
+        adapter = self.adapter_factory(nsp)
+        if not isinstance(nsp, ParentNamespace):  # a parent's children carry its traffic
+            self._adapters.append(adapter)
+            if self._started:
+                spawn(adapter.init(), Where(adapter, Label("init")), logger)
+        return adapter
+
     def of(self, name: str | re.Pattern[str] | Callable[..., Any]) -> Namespace:
         """A namespace by name (created on first use), or a dynamic one by regex or predicate."""
         if isinstance(name, str):
@@ -190,6 +225,19 @@ class Server(Servable):
 
         return register
 
+    def receive_server_side(self, args: list[Any], answer: Callable[[list[Any]], None] | None) -> None:
+        """Another node's ``server_side_emit`` (from an adapter's port): ``[event, *args]``,
+        and ``answer`` when the sender waits for acks. Unknown events are ignored, as the
+        reference ignores events without listeners."""
+        if not args or not isinstance(args[0], str):
+            logger.info("ignored a server-side message without an event name: %r", args[:1])
+            return
+        handler = self._server_side.get(args[0])
+        if handler is None:
+            return
+        done = None if answer is None else (lambda result: answer(_as_args(result)))
+        run(handler, args[1:], done, Where(self, args[0]), logger)
+
     def server_side_emit(self, event: str, *args: Any) -> Done:
         from .broadcast import DONE
 
@@ -209,31 +257,24 @@ class Server(Servable):
     def parser_encode(self, packet: Packet) -> list[str | bytes]:
         return self._encode(packet, self.limits.max_depth)
 
-    def encode_for_engine(self, packet: Packet) -> list[Outgoing]:
-        """A packet for one recipient: text parts get the Engine.IO MESSAGE type."""
-        return _for_engine(self._encode(packet, self.limits.max_depth))
+    def encode_for_engine(self, packet: Packet) -> list[str | bytes]:
+        """A packet for one recipient, as Engine.IO messages."""
+        return as_messages(self._encode(packet, self.limits.max_depth))
 
-    def encode_event_for_engine(self, namespace: str, data: list[Any]) -> list[Outgoing]:
-        """``socket.emit``'s hot path: no Packet object, one JSON encode."""
+    def encode_shared(self, packet: Packet) -> list[SharedMessage]:
+        """A packet for many recipients: encoded once, framed once per transport."""
+        return [SharedMessage(m) for m in as_messages(self._encode(packet, self.limits.max_depth))]
+
+    def encode_event_for_engine(self, namespace: str, data: list[Any]) -> list[str | bytes]:
+        """``socket.emit``'s hot path (S1): the parser's one-format form, no Packet object."""
         if self._encode is _default_encode:
-            if namespace == "/":  # S1's hot path
-                try:
-                    return ["42" + _json.dumps(data)]
-                except TypeError:
-                    pass  # bytes inside: the parser's binary form below
-            parts = parser.encode_event(namespace, data)
-            return ["4" + parts[0]] if len(parts) == 1 else _for_engine(parts)  # type: ignore[operator]
+            return parser.encode_event_message(namespace, data)
         return self.encode_for_engine(Packet(PacketType.EVENT, namespace, data))
 
-    def encode_ack_for_engine(self, namespace: str, args: list[Any], ack_id: int) -> list[Outgoing]:
+    def encode_ack_for_engine(self, namespace: str, args: list[Any], ack_id: int) -> list[str | bytes]:
+        """A handler's answer (S2's hot path)."""
         if self._encode is _default_encode:
-            if namespace == "/":  # S2's hot path: one JSON encode, one format, no Packet
-                try:
-                    return [f"43{ack_id}{_json.dumps(args)}"]
-                except TypeError:
-                    pass  # bytes inside: the parser's binary form below
-            parts = parser.encode_ack(namespace, args, ack_id)
-            return ["4" + parts[0]] if len(parts) == 1 else _for_engine(parts)  # type: ignore[operator]
+            return parser.encode_ack_message(namespace, args, ack_id)
         return self.encode_for_engine(Packet(PacketType.ACK, namespace, args, ack_id))
 
     @property
@@ -260,27 +301,39 @@ class Server(Servable):
             socket.receive = None
             client.on_close(reason)
 
-    async def listen(self, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> list[tuple[str, int]]:
+    # -- lifecycle (every front end calls these: see Servable) ----------------------------------
+    async def startup(self) -> None:
+        """Start every adapter (a broker's connection, subscriptions) before serving."""
+        if self._started:
+            return
+        self._started = True
         self._loop = asyncio.get_running_loop()
-        for nsp in list(self._nsps.values()):
-            await nsp.adapter.init()
-        return await super().listen(host, port, **kwargs)
+        for adapter in list(self._adapters):
+            await adapter.init()
 
-    async def shutdown(self, timeout: float = 5.0) -> None:
-        await super().shutdown(timeout)
-        for nsp in list(self._nsps.values()):
-            await nsp.adapter.close()
+    async def teardown(self) -> None:
+        """Close every adapter once; the sessions were closed before."""
+        if not self._started:
+            return
+        self._started = False
+        for adapter in list(self._adapters):
+            try:
+                await adapter.close()
+            except Exception:
+                logger.exception("closing the adapter of %s failed", adapter.nsp.name)
 
-    close = shutdown
+    async def close(self, timeout: float = 5.0) -> None:
+        """The reference's name for ``shutdown``."""
+        await self.shutdown(timeout)
+
+
+def _as_args(result: Any) -> list[Any]:
+    return [] if result is None else list(result) if isinstance(result, tuple) else [result]
 
 
 def _check_event_name(event: str) -> None:
     if event in RESERVED_EVENTS:
         raise ValueError(f'"{event}" is a reserved event name')
-
-
-def _for_engine(parts: list[str | bytes]) -> list[Outgoing]:
-    return ["4" + p if isinstance(p, str) else p for p in parts]
 
 
 def _default_encode(packet: Packet, max_depth: int = DEFAULT_LIMITS.max_depth) -> list[str | bytes]:

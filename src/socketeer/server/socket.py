@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .client import Client
     from .namespace import Namespace
 
-__all__ = ["Handshake", "Socket"]
+__all__ = ["Handshake", "Socket", "deliver", "deliver_expecting_ack", "forget_ack"]
 
 logger = logging.getLogger("socketeer.server")
 
@@ -196,10 +196,6 @@ class Socket(Listeners):
 
     def send(self, *args: Any) -> Done:
         return self.emit("message", *args)
-
-    def _expect_ack(self, ack_id: int, on_ack: Callable[[Any], None]) -> None:
-        """Register a broadcast's ack (its answer is passed on whole, as a list)."""
-        self._acks[ack_id] = lambda answer: on_ack(answer[0] if len(answer) == 1 else answer)
 
     def _answer(self, ack_id: int, result: Any) -> None:
         """A namespace handler's return value answers the client's ack."""
@@ -385,3 +381,43 @@ class _VolatileSocket:
         if socket._any_outgoing:
             socket._notify_outgoing(data)
         return DONE
+
+
+# -- what the adapter's port does to the sockets of a namespace (see NamespacePort) -----------
+def deliver(sockets: dict[str, Socket], sids: Iterable[str], items: list[Any], volatile: bool) -> int:
+    """Queue ``items`` (encoded once) on each socket of ``sids`` there is; the broadcast loop."""
+    count = 0
+    for sid in sids:
+        sock = sockets.get(sid)
+        if sock is None:
+            continue
+        conn = sock.conn
+        if volatile and not conn.writable:
+            continue
+        conn.send_packets(items)
+        count += 1
+    return count
+
+
+def deliver_expecting_ack(sockets: dict[str, Socket], sids: Iterable[str], items: list[Any], ack_id: int,
+                          on_ack: Callable[[Any], None], volatile: bool) -> int:
+    """As ``deliver``, registering ``ack_id`` on each recipient first (one id for all of them,
+    so the packet is still encoded once); an answer reaches ``on_ack`` whole."""
+    def answered(answer: list[Any]) -> None:
+        on_ack(answer[0] if len(answer) == 1 else answer)
+
+    count = 0
+    for sid in sids:
+        sock = sockets.get(sid)
+        if sock is None or (volatile and not sock.conn.writable):
+            continue
+        sock._acks[ack_id] = answered
+        sock.conn.send_packets(items)
+        count += 1
+    return count
+
+
+def forget_ack(sockets: dict[str, Socket], ack_id: int) -> None:
+    """Late answers to ``ack_id`` are dropped, as the reference drops them."""
+    for sock in sockets.values():
+        sock._acks.pop(ack_id, None)

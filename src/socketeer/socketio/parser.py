@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from .. import _json
+from ..engineio.packets import as_messages
 from ..exceptions import SocketIOPacketError, TooDeeplyNested, TooManyAttachments
 from ..limits import DEFAULT_LIMITS, Limits
 from .packets import RESERVED_EVENTS, Packet, PacketType
@@ -27,7 +28,10 @@ from .packets import RESERVED_EVENTS, Packet, PacketType
 # Enum members as module constants: looking one up on the class costs about 75 ns, a global 8.
 _CONNECT, _DISCONNECT, _EVENT, _ACK, _CONNECT_ERROR, _BINARY_EVENT, _BINARY_ACK = PacketType
 
-__all__ = ["Decoder", "decode_plain_event", "decode_text", "encode", "encode_ack", "encode_event", "has_binary"]
+__all__ = [
+    "Decoder", "decode_plain_event", "decode_text", "encode", "encode_ack", "encode_ack_message", "encode_event",
+    "encode_event_message", "has_binary",
+]
 
 _BINARY = (bytes, bytearray, memoryview)
 _TYPE_CHARS = "0123456789"
@@ -144,6 +148,27 @@ def encode_ack(namespace: str, args: list[Any], ack_id: int) -> list[str | bytes
     if namespace == "/":
         return [f"3{ack_id}{payload}"]
     return [_head(3, namespace, ack_id) + payload]
+
+
+def encode_event_message(namespace: str, args: list[Any]) -> list[str | bytes]:
+    """``encode_event`` as Engine.IO messages (``"42[...]"`` and any attachments): what a
+    socket's ``emit`` queues, built in one format on the main namespace's common case."""
+    if namespace == "/":
+        try:
+            return ["42" + _json.dumps(args)]
+        except TypeError:
+            pass  # bytes inside: the binary form below
+    return as_messages(encode_event(namespace, args))
+
+
+def encode_ack_message(namespace: str, args: list[Any], ack_id: int) -> list[str | bytes]:
+    """``encode_ack`` as Engine.IO messages (``"43<id>[...]"``): a handler's answer."""
+    if namespace == "/":
+        try:
+            return [f"43{ack_id}{_json.dumps(args)}"]
+        except TypeError:
+            pass
+    return as_messages(encode_ack(namespace, args, ack_id))
 
 
 # -- decoding -------------------------------------------------------------------------------
