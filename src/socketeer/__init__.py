@@ -6,6 +6,7 @@ Engine.IO protocol v4).
 
 from __future__ import annotations
 
+from . import engineio
 from . import testing as testing  # socketeer.testing.serve(...) after a bare "import socketeer"
 from .client import Client, ClientSocket
 from .client.sync import SyncClient, connect
@@ -25,9 +26,13 @@ from .io.asgi import ASGIApp
 from .io.serving import run, tune_gc
 from .limits import Limits
 from .server.broadcast import BroadcastOperator
+from .server.eio import EngineIOServer
 from .server.namespace import Namespace
 from .server.server import Server
 from .server.socket import Handshake, Socket
+
+# The public name of Engine.IO alone: set from up here so that the core never imports upward.
+setattr(engineio, "Server", EngineIOServer)  # noqa: B010
 
 __version__ = "0.1.0"
 

@@ -63,7 +63,7 @@ class Manager(Listeners):
         if options.parser not in ("default", "msgpack"):
             raise ValueError(f"unknown parser {options.parser!r}: use 'default' or 'msgpack'")
         if options.parser == "msgpack":
-            msgpack_parser._require()
+            msgpack_parser.require()
         if options.limits.max_payload != options.engine.max_payload:
             options = replace(options, engine=replace(options.engine, max_payload=options.limits.max_payload))
         self.options = options
@@ -115,7 +115,7 @@ class Manager(Listeners):
         than when a buffered packet is flushed, far from the call that made it."""
         self._encode(packet)
 
-    def _packet(self, packet: Packet) -> None:
+    def send_packet(self, packet: Packet) -> None:
         engine = self.engine
         if engine is None or engine.closed:
             logger.debug("%r: %s packet for %s dropped: not connected", self, packet.type.name, packet.namespace)
@@ -135,15 +135,15 @@ class Manager(Listeners):
     def _active_sockets(self) -> list[ClientSocket]:
         return [s for s in self.nsps.values() if s.active]
 
-    def _socket_activated(self, socket: ClientSocket) -> None:
+    def socket_activated(self, socket: ClientSocket) -> None:
         if self.state == "open":
-            socket._on_open()
+            socket.handle_open()
         elif self.state == "closed" and not self._reconnecting:
             self._skip_reconnect = False
             self.state = "opening"
             self._open_task = asyncio.get_running_loop().create_task(self._first_open())
 
-    def _socket_destroyed(self, socket: ClientSocket) -> None:
+    def socket_destroyed(self, socket: ClientSocket) -> None:
         if not self._active_sockets():
             self._close()
 
@@ -184,13 +184,13 @@ class Manager(Listeners):
             logger.info("%r: connection attempt failed: %s", self, error)
             self._emit_reserved("error", error)
             for socket in self._active_sockets():
-                socket._on_error(error)
+                socket.handle_error(error)
             raise error from None
         self.state = "open"
         logger.info("%r: connected (session %s, %s)", self, engine.sid, engine.transport_name)
         self._emit_reserved("open")
         for socket in self._active_sockets():
-            socket._on_open()
+            socket.handle_open()
 
     # -- the engine's callbacks ------------------------------------------------------------------
     def engine_message(self, engine: EngineConnection, data: str | bytes) -> None:
@@ -210,7 +210,7 @@ class Manager(Listeners):
             logger.debug("%r: %s packet for %s, which is not connected; ignored", self, packet.type.name,
                          packet.namespace)
             return
-        socket._on_packet(packet)
+        socket.handle_packet(packet)
 
     def engine_ping(self, engine: EngineConnection) -> None:
         if engine is self.engine:
@@ -242,7 +242,7 @@ class Manager(Listeners):
 
     def _gave_up(self, error: ConnectionError) -> None:
         for socket in self._active_sockets():
-            socket._on_gave_up(error)
+            socket.handle_gave_up(error)
 
     def _reconnect(self) -> None:
         if self._reconnecting or self._skip_reconnect:
@@ -292,7 +292,7 @@ class Manager(Listeners):
         self._reconnect_task = self._open_task = None
         self._on_close("forced close")
 
-    async def _wait_closed(self) -> None:
+    async def wait_closed(self) -> None:
         """Wait (bounded) until a closing connection has sent its last packets."""
         engine = self._closing_engine
         if engine is not None and self.engine is None:
@@ -308,5 +308,5 @@ class Manager(Listeners):
                 await socket.disconnect()
         if self.state != "closed" or self._reconnecting:
             self._close()
-        await self._wait_closed()
+        await self.wait_closed()
 

@@ -268,7 +268,7 @@ class ClientSocket(Listeners):
             self._arm_ack_timer()
 
     def _send(self, packet: Packet) -> None:
-        self.manager._packet(packet)
+        self.manager.send_packet(packet)
 
     def _notify_outgoing(self, data: list[Any]) -> None:
         where = Where(self, Label("outgoing listener"))
@@ -403,7 +403,7 @@ class ClientSocket(Listeners):
     def _activate(self) -> None:
         self._active = True
         self._gone.clear()
-        self.manager._socket_activated(self)
+        self.manager.socket_activated(self)
 
     def _destroy(self) -> None:
         """Stop wanting a connection (the reference's ``destroy``): no more reconnection for this
@@ -412,7 +412,7 @@ class ClientSocket(Listeners):
             return
         self._active = False
         self._gone.set()
-        self.manager._socket_destroyed(self)
+        self.manager.socket_destroyed(self)
 
     def _settle_waiters(self, error: Exception | None, transport_failure: bool = False) -> None:
         for future, retry in list(self._waiters):
@@ -423,7 +423,7 @@ class ClientSocket(Listeners):
             else:
                 future.set_exception(error)
 
-    def _on_open(self) -> None:
+    def handle_open(self) -> None:
         """The connection is up: ask for this namespace (the reference's ``onopen``)."""
         if self._connect_sent or self.connected:
             return
@@ -474,13 +474,13 @@ class ClientSocket(Listeners):
             data = {**recovery, **(data or {})}
         self._send(Packet(PacketType.CONNECT, self.namespace, data))
 
-    def _on_error(self, error: ConnectionError) -> None:
+    def handle_error(self, error: ConnectionError) -> None:
         """A connection attempt failed (the manager's ``error``)."""
         if not self.connected:
             self._emit_reserved("connect_error", error)
         self._settle_waiters(error, transport_failure=True)
 
-    def _on_gave_up(self, error: ConnectionError) -> None:
+    def handle_gave_up(self, error: ConnectionError) -> None:
         """The manager will not try again (reconnection off or out of attempts)."""
         self._settle_waiters(error)
         self._gone.set()
@@ -519,11 +519,11 @@ class ClientSocket(Listeners):
             self._emit_reserved("disconnect", reason, description)
         elif was_connecting and self._active:
             # Our CONNECT got no answer before the connection dropped: a failed attempt.
-            self._on_error(ConnectionError(f"connection lost before {self.namespace} was joined ({reason})"))
+            self.handle_error(ConnectionError(f"connection lost before {self.namespace} was joined ({reason})"))
         self._clear_acks(reason)
 
     # -- receiving -------------------------------------------------------------------------------
-    def _on_packet(self, packet: Packet) -> None:
+    def handle_packet(self, packet: Packet) -> None:
         ptype = packet.type
         if ptype is PacketType.EVENT or ptype is PacketType.BINARY_EVENT:
             if self.connected:
@@ -594,7 +594,7 @@ class ClientSocket(Listeners):
         if was_connected:
             self._on_close("io client disconnect")
         self._drop_pending("io client disconnect")
-        await self.manager._wait_closed()
+        await self.manager.wait_closed()
 
     close = disconnect
 

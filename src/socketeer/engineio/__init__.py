@@ -1,4 +1,8 @@
-"""Engine.IO v4: the Sans-I/O protocol core (packets, payloads, handshake, sessions)."""
+"""Engine.IO v4: the Sans-I/O protocol core (packets, payloads, handshake, sessions).
+
+``socketeer.engineio.Server`` (Engine.IO alone, served) is placed here by the top package,
+``socketeer/__init__.py``: the core imports nothing above it.
+"""
 
 from .packets import Packet, PacketType, decode_binary, decode_text, encode_polling, encode_ws
 from .payload import SEPARATOR, decode_payload, encode_payload
@@ -7,7 +11,6 @@ __all__ = [
     "SEPARATOR",
     "Packet",
     "PacketType",
-    "Server",
     "decode_binary",
     "decode_payload",
     "decode_text",
@@ -16,11 +19,3 @@ __all__ = [
     "encode_ws",
 ]
 
-
-def __getattr__(name: str) -> object:
-    # The Sans-I/O core imports no asyncio; the server that runs it is loaded on first use.
-    if name == "Server":
-        from ..server.eio import EngineIOServer
-
-        return EngineIOServer
-    raise AttributeError(name)

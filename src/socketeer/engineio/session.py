@@ -138,6 +138,10 @@ class _Session:
         self.outbox = []
         return items
 
+    def fail(self, reason: str, description: str | None = None) -> Closed:
+        """The session ends at once for ``reason`` (a front end found the peer's input bad)."""
+        return self._closed(reason, description)
+
     def _closed(self, reason: str, description: str | None = None) -> Closed:
         self.state = State.CLOSED
         self.close_reason = reason

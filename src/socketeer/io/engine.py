@@ -665,7 +665,7 @@ class Engine:
             return HttpResponse(413, self._cors(request))
         except PayloadError as exc:
             logger.info("closing %s: undecodable payload: %s", sock.sid, exc)
-            self._finish(sock, core._closed("parse error", str(exc)) if not core.closed else None)
+            self._finish(sock, core.fail("parse error", str(exc)) if not core.closed else None)
             return HttpResponse(400, self._cors(request))
         now = self.loop.time()
         for packet in packets:

@@ -73,7 +73,7 @@ class Client:
                 if socket is None:
                     self._protocol_error("EVENT packet for /, which this client has not joined")
                 else:
-                    socket._on_event(*event)
+                    socket.receive_event(*event)
                 return
         try:
             packet = decoder.feed_text(data) if isinstance(data, str) else decoder.feed_binary(data)
@@ -95,7 +95,7 @@ class Client:
         elif packet.type is PacketType.CONNECT_ERROR:
             self._protocol_error(f"CONNECT_ERROR packet from the client for {nsp}")  # as the reference
         elif socket is not None:
-            socket._on_packet(packet)
+            socket.receive_packet(packet)
         else:
             self._protocol_error(f"{packet.type.name} packet for {nsp}, which this client has not joined")
 
@@ -110,7 +110,7 @@ class Client:
         server = self.server
         nsp = server.find_namespace(name)
         if nsp is not None:
-            nsp._connect(self, auth)
+            nsp.admit(self, auth)
             return
         if server.has_dynamic_namespaces:
             spawn(self._connect_dynamic(name, auth), f"dynamic namespace {name}", logger)
@@ -122,20 +122,20 @@ class Client:
         if nsp is None:
             self._invalid_namespace(name)
         elif not self.conn.closed:
-            nsp._connect(self, auth)
+            nsp.admit(self, auth)
 
     def _invalid_namespace(self, name: str) -> None:
         logger.info("refused %s: invalid namespace %s", self.conn.sid, name)
         self.send_packet(Packet(PacketType.CONNECT_ERROR, name, {"message": "Invalid namespace"}))
 
     # -- membership --------------------------------------------------------------------------
-    def _add(self, socket: Socket) -> None:
+    def attach(self, socket: Socket) -> None:
         self.sockets[socket.nsp.name] = socket
         if self._connect_timer is not None:
             self._connect_timer.cancel()
             self._connect_timer = None
 
-    def _remove(self, socket: Socket) -> None:
+    def detach(self, socket: Socket) -> None:
         if self.sockets.get(socket.nsp.name) is socket:
             del self.sockets[socket.nsp.name]
 
@@ -159,4 +159,4 @@ class Client:
             self._connect_timer = None
         self.decoder.reset()
         for socket in list(self.sockets.values()):
-            socket._on_close(reason)
+            socket.end(reason)

@@ -6,7 +6,6 @@ import inspect
 import logging
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .._calls import Callback, Label, Where, call, run, spawn
@@ -18,7 +17,7 @@ from .broadcast import DONE, BroadcastOperator, Done
 from .socket import Socket
 
 if TYPE_CHECKING:
-    from ..adapters.base import BroadcastOptions, RestoredSession
+    from ..adapters.base import RestoredSession
     from ..engineio.session import SharedMessage
     from .client import Client
     from .server import RecoveryOptions, Server
@@ -56,11 +55,12 @@ class Namespace:
         self.sockets: dict[str, Socket] = {}
         self._ack_id = 0
         if parent is not None:  # children share their parent's handlers and middleware
-            self._events: dict[str, Callback] = parent._events
+            #: The namespace's event handlers by event name (register them with ``on``).
+            self.handlers: dict[str, Callback] = parent.handlers
             self._connection: list[Callback] = parent._connection
             self._middlewares: list[Callback] = parent._middlewares
         else:
-            self._events = {}
+            self.handlers = {}
             self._connection = []
             self._middlewares = []
         #: What this namespace's adapter may use of it (``adapters.base.NamespacePort``).
@@ -80,7 +80,7 @@ class Namespace:
             if event in _CONNECTION_EVENTS:
                 self._connection.append(Callback(fn))
             else:
-                self._events[event] = Callback(fn)
+                self.handlers[event] = Callback(fn)
             return fn
 
         return register(handler) if handler is not None else register
@@ -98,11 +98,6 @@ class Namespace:
     # -- broadcasting ------------------------------------------------------------------------
     def _op(self) -> BroadcastOperator:
         return BroadcastOperator(self)
-
-    def _options(self, **kwargs: Any) -> BroadcastOptions:
-        from ..adapters.base import BroadcastOptions
-
-        return replace(BroadcastOptions(), **kwargs)
 
     def to(self, room: str | Iterable[str]) -> BroadcastOperator:
         return self._op().to(room)
@@ -155,7 +150,7 @@ class Namespace:
         return ack_id
 
     # -- connecting ----------------------------------------------------------------------------
-    def _connect(self, client: Client, auth: dict[str, Any] | None) -> None:
+    def admit(self, client: Client, auth: dict[str, Any] | None) -> None:
         server = self.server
         restored: RestoredSession | None = None
         recovery = server.recovery
@@ -180,12 +175,12 @@ class Namespace:
             try:
                 await call(mw.fn, (socket,))  # its own task and context, as all user code
             except ConnectionRefused as exc:
-                socket._cleanup()  # rooms a middleware joined are left, as the reference
+                socket.leave_all()  # rooms a middleware joined are left, as the reference
                 self._refuse(socket.client, exc.message, exc.data)
                 return
             except Exception as exc:
                 logger.info("middleware of %s refused %s: %r", self.name, socket.client.conn.sid, exc)
-                socket._cleanup()
+                socket.leave_all()
                 self._refuse(socket.client, str(exc) or type(exc).__name__, getattr(exc, "data", None))
                 return
         self._accept(socket, auth, restored)
@@ -203,7 +198,7 @@ class Namespace:
         if client.conn.closed or self.name in client.sockets:
             return
         self.sockets[socket.id] = socket
-        client._add(socket)
+        client.attach(socket)
         socket.connected = True
         rooms = [socket.id]
         if restored is not None:
@@ -222,7 +217,7 @@ class Namespace:
         for handler in list(self._connection):
             run(handler, (socket, auth), None, where, logger)
 
-    def _remove(self, socket: Socket) -> None:
+    def release(self, socket: Socket) -> None:
         self.sockets.pop(socket.id, None)
 
 

@@ -92,7 +92,7 @@ class Server(Servable):
             self._encode: Callable[[Packet, int], list[str | bytes]] = _default_encode
             self.new_decoder: Callable[[], Any] = lambda: _new_default_decoder(self.limits)
         elif parser == "msgpack":
-            msgpack_parser._require()
+            msgpack_parser.require()
             self._encode = msgpack_parser.encode
             self.new_decoder = lambda: msgpack_parser.MsgpackDecoder(self.limits)
         else:

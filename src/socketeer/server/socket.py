@@ -11,6 +11,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .._calls import Callback, Label, Listeners, Where, call, run, spawn
+from ..adapters.base import BroadcastOptions, PersistedSession
 from ..exceptions import AckTimeout, ConnectionClosed
 from ..io.engine import EngineSocket
 from ..socketio.packets import RESERVED_EVENTS, Packet, PacketType
@@ -158,7 +159,7 @@ class Socket(Listeners):
         elif self.nsp.server.recovery is not None:
             # As the reference: with recovery on, a direct emit is stored (and gets an offset).
             self.nsp.adapter.broadcast(Packet(PacketType.EVENT, self.nsp.name, data),
-                                       self.nsp._options(rooms=frozenset((self.id,))))
+                                       BroadcastOptions(rooms=frozenset((self.id,))))
             if self._any_outgoing:
                 self._notify_outgoing(data)
         else:
@@ -229,15 +230,17 @@ class Socket(Listeners):
         return middleware
 
     def _notify_outgoing(self, data: list[Any]) -> None:
+        if not self._any_outgoing:
+            return
         where = Where(self, Label("outgoing listener"))
         for cb in list(self._any_outgoing):
             run(cb, data, None, where, logger)
 
     # -- incoming ----------------------------------------------------------------------------
-    def _on_packet(self, packet: Packet) -> None:
+    def receive_packet(self, packet: Packet) -> None:
         ptype = packet.type
         if ptype is PacketType.EVENT or ptype is PacketType.BINARY_EVENT:
-            self._on_event(packet.data, packet.id)
+            self.receive_event(packet.data, packet.id)
         elif ptype is PacketType.ACK or ptype is PacketType.BINARY_ACK:
             callback = self._acks.pop(packet.id, None) if packet.id is not None else None
             if callback is None:
@@ -245,18 +248,18 @@ class Socket(Listeners):
                 return
             callback(packet.data)  # socketeer's own: a user's callback is run as a task by it
         elif ptype is PacketType.DISCONNECT:
-            self._on_close("client namespace disconnect")
+            self.end("client namespace disconnect")
 
-    def _on_event(self, data: list[Any], ack_id: int | None) -> None:
+    def receive_event(self, data: list[Any], ack_id: int | None) -> None:
         if self._middlewares:
             spawn(self._run_middlewares(data, ack_id), Where(self, Label("middleware")), logger)
         else:
             self._dispatch(data, ack_id)
 
-    def _cleanup(self) -> None:
+    def leave_all(self) -> None:
         """Leave every room and the namespace; later joins do nothing."""
         self.nsp.adapter.delete_all(self.id)
-        self.nsp._remove(self)
+        self.nsp.release(self)
         self._cleaned_up = True
 
     async def _run_middlewares(self, data: list[Any], ack_id: int | None) -> None:
@@ -274,7 +277,7 @@ class Socket(Listeners):
 
     def _dispatch(self, data: list[Any], ack_id: int | None) -> None:
         event = data[0]
-        handler = self.nsp._events.get(event)
+        handler = self.nsp.handlers.get(event)
         if handler is not None and not handler.takes_ack and not self._any and not self._listeners:
             # The common case, one namespace handler: no Ack object, the return value answers.
             data[0] = self
@@ -307,28 +310,26 @@ class Socket(Listeners):
             self.client.disconnect_all()
         else:
             self._send_packet(Packet(PacketType.DISCONNECT, self.nsp.name))
-            self._on_close("server namespace disconnect")
+            self.end("server namespace disconnect")
         return DONE
 
-    def _on_close(self, reason: str) -> None:
+    def end(self, reason: str) -> None:
         if not self.connected:
             return
         self._emit_reserved("disconnecting", reason)
-        ns_disconnecting = self.nsp._events.get("disconnecting")
+        ns_disconnecting = self.nsp.handlers.get("disconnecting")
         if ns_disconnecting is not None:
             run(ns_disconnecting, (self, reason), None, Where(self, Label("disconnecting")), logger)
         server = self.nsp.server
         if server.recovery is not None and reason in RECOVERABLE and self.pid is not None:
-            from ..adapters.base import PersistedSession
-
             self.nsp.adapter.persist_session(PersistedSession(self.id, self.pid, list(self.rooms), self.data))
-        self._cleanup()
-        self.client._remove(self)
+        self.leave_all()
+        self.client.detach(self)
         self.connected = False
         self._acks.clear()
         logger.info("socket %s left %s: %s", self.id, self.nsp.name, reason)
         self._emit_reserved("disconnect", reason)
-        ns_disconnect = self.nsp._events.get("disconnect")
+        ns_disconnect = self.nsp.handlers.get("disconnect")
         if ns_disconnect is not None:
             run(ns_disconnect, (self, reason), None, Where(self, Label("disconnect")), logger)
 
@@ -377,9 +378,8 @@ class _VolatileSocket:
         # With recovery on, as the reference: through the adapter, flagged volatile, so the
         # packet gets no offset and is not stored for replay.
         nsp.adapter.broadcast(Packet(PacketType.EVENT, nsp.name, data),
-                              nsp._options(rooms=frozenset((socket.id,)), volatile=True))
-        if socket._any_outgoing:
-            socket._notify_outgoing(data)
+                              BroadcastOptions(rooms=frozenset((socket.id,)), volatile=True))
+        socket._notify_outgoing(data)
         return DONE
 
 

@@ -22,7 +22,8 @@ except ImportError:  # pragma: no cover - an optional dependency
 __all__ = ["MsgpackDecoder", "encode", "encode_event"]
 
 
-def _require() -> Any:
+def require() -> Any:
+    """The msgpack module, or a clear error saying how to install it."""
     if msgpack is None:
         raise RuntimeError("parser='msgpack' needs the msgpack package: pip install 'socketeer[msgpack]'")
     return msgpack
@@ -45,7 +46,7 @@ def encode(packet: Packet, max_depth: int = DEFAULT_LIMITS.max_depth) -> list[st
     if ptype is not PacketType.ACK and packet.id is not None:
         obj["id"] = packet.id
     obj["nsp"] = packet.namespace
-    return [_require().packb(obj, use_bin_type=True)]
+    return [require().packb(obj, use_bin_type=True)]
 
 
 def _undefined(code: int, data: bytes) -> Any:
@@ -87,7 +88,7 @@ class MsgpackDecoder:
         raise SocketIOPacketError("the msgpack parser expects binary packets, got text")
 
     def feed_binary(self, data: bytes) -> Packet | None:
-        mp = _require()
+        mp = require()
         try:
             obj = mp.unpackb(data, raw=False, strict_map_key=True, max_bin_len=len(data), max_str_len=len(data),
                              ext_hook=_undefined)
