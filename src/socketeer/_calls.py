@@ -36,10 +36,11 @@ import math
 import sys
 import types
 from collections.abc import Callable, Coroutine, Generator
+from functools import partial
 from typing import Any, TypeVar, overload
 
 __all__ = [
-    "DONE", "EAGER", "Callback", "Done", "Listeners", "Where", "call", "run", "spawn",
+    "DONE", "EAGER", "Callback", "Done", "Listeners", "Where", "call", "run", "run_handler", "spawn",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,7 +49,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 EAGER = sys.version_info >= (3, 12)
 
 #: Tasks still running, so that the loop's weak references are not the only ones.
-_background: set[asyncio.Task[Any]] = set()
+_background: set[asyncio.Future[Any]] = set()
 
 
 class Done:
@@ -116,7 +117,7 @@ class Callback:
     offset. (Too few is still an error, logged.)
     """
 
-    __slots__ = ("fn", "max_args", "once", "takes_ack")
+    __slots__ = ("fn", "is_async", "max_args", "once", "takes_ack")
 
     def __init__(self, fn: Callable[..., Any], once: bool = False) -> None:
         if not callable(fn):
@@ -125,6 +126,9 @@ class Callback:
         self.once = once
         self.max_args = _max_positional(fn)
         self.takes_ack = _takes_ack(fn)
+        #: An ``async def``: calling it runs none of its code, so the task can drive its
+        #: coroutine directly, without a wrapper coroutine (S1/S2's handlers).
+        self.is_async = inspect.iscoroutinefunction(fn)
 
 
 _COROUTINE = types.CoroutineType
@@ -155,7 +159,84 @@ def run(cb: Callback, args: tuple[Any, ...] | list[Any], done: Callable[[Any], N
     follows once it has returned."""
     if len(args) > cb.max_args:
         args = args[: int(cb.max_args)]
-    _start(_invoke(cb.fn, args, kwargs, done, where, logger))
+    if not cb.is_async:
+        _start(_invoke(cb.fn, args, kwargs, done, where, logger))
+        return
+    # The fast path of an ``async def``: the task runs the handler's own coroutine. Its first
+    # step has run when the task is made; a handler that never waited is settled here, in the
+    # same loop iteration (its ack queued before the next packet), one that waits when done.
+    try:
+        coro = cb.fn(*args, **kwargs) if kwargs else cb.fn(*args)
+    except Exception:  # wrong arguments: binding them runs none of the handler's code
+        logger.error("handler for %s raised", where, exc_info=True)
+        return
+    task = _task(coro)
+    if task.done():
+        _settle(task, done, where, logger)
+    else:
+        _background.add(task)
+        task.add_done_callback(lambda t: _finished(t, done, where, logger))
+
+
+def run_handler(cb: Callback, args: list[Any], answer: Callable[[int, Any], None] | None, ack_id: int | None,
+                owner: object, event: str, logger: logging.Logger) -> None:
+    """``run`` for the hottest call there is, an event's namespace handler (S1, S2): the same
+    semantics (tests/test_calls.py runs both side by side), with the log label and the ack's
+    answerer made only if they are needed: ``answer(ack_id, result)`` once the handler returns
+    when ``ack_id`` is not ``None``. Together a fifth of the runner's cost per event."""
+    if len(args) > cb.max_args:
+        args = args[: int(cb.max_args)]
+    if not cb.is_async:
+        done = None if ack_id is None or answer is None else partial(answer, ack_id)
+        _start(_invoke(cb.fn, args, None, done, Where(owner, event), logger))
+        return
+    try:
+        coro = cb.fn(*args)
+    except Exception:
+        logger.error("handler for %s raised", Where(owner, event), exc_info=True)
+        return
+    task = _task(coro)
+    if not task.done():
+        done = None if ack_id is None or answer is None else partial(answer, ack_id)
+        where = Where(owner, event)
+        _background.add(task)
+        task.add_done_callback(lambda t: _finished(t, done, where, logger))
+        return
+    try:
+        result = task.result()  # one call: the value, or the handler's exception raised here
+    except asyncio.CancelledError:
+        return
+    except Exception as exc:
+        logger.error("handler for %s raised", Where(owner, event), exc_info=exc)
+        return
+    if ack_id is not None and answer is not None:
+        try:
+            answer(ack_id, result)
+        except Exception:
+            logger.error("answering the ack of %s failed (the handler's return value)", Where(owner, event),
+                         exc_info=True)
+
+
+def _settle(task: asyncio.Future[Any], done: Callable[[Any], None] | None, where: object,
+            logger: logging.Logger) -> None:
+    try:
+        result = task.result()
+    except asyncio.CancelledError:
+        return
+    except Exception as exc:
+        logger.error("handler for %s raised", where, exc_info=exc)
+        return
+    if done is not None:
+        try:
+            done(result)
+        except Exception:
+            logger.error("answering the ack of %s failed (the handler's return value)", where, exc_info=True)
+
+
+def _finished(task: asyncio.Future[Any], done: Callable[[Any], None] | None, where: object,
+              logger: logging.Logger) -> None:
+    _background.discard(task)
+    _settle(task, done, where, logger)
 
 
 def spawn(coro: Coroutine[Any, Any, Any], where: object, logger: logging.Logger | None = None) -> None:
@@ -186,13 +267,23 @@ async def _logged(coro: Coroutine[Any, Any, Any], where: object, logger: logging
         logger.error("%s raised", where, exc_info=True)
 
 
+#: The name of every task socketeer starts: a constant, as formatting "Task-<n>" for each
+#: would be a tenth of the cost of starting one (3.12).
+TASK_NAME = "socketeer"
+
+
+def _start(coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
+    task = _task(coro)
+    if not task.done():
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+    return task
+
+
 if EAGER:
-    def _start(coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
-        task = asyncio.Task(coro, loop=asyncio.get_running_loop(), eager_start=True)  # type: ignore[call-arg]
-        if not task.done():
-            _background.add(task)
-            task.add_done_callback(_background.discard)
-        return task
+    def _task(coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
+        return asyncio.Task(coro, loop=asyncio.get_running_loop(), eager_start=True,  # type: ignore[call-arg]
+                            name=TASK_NAME)
 else:  # Python 3.11
     from asyncio import futures as _futures
     from asyncio import tasks as _tasks
@@ -215,7 +306,7 @@ else:  # Python 3.11
 
         def __init__(self, coro: Coroutine[Any, Any, Any], loop: asyncio.AbstractEventLoop) -> None:
             _futures._PyFuture.__init__(self, loop=loop)  # type: ignore[attr-defined]
-            self._name = f"Task-{_tasks._task_name_counter()}"  # type: ignore[attr-defined]
+            self._name = TASK_NAME
             self._num_cancels_requested = 0
             self._must_cancel = False
             self._fut_waiter = None
@@ -232,12 +323,8 @@ else:  # Python 3.11
             if not self.done():
                 _tasks._register_task(self)
 
-    def _start(coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
-        task = _EagerTask(coro, asyncio.get_running_loop())
-        if not task.done():
-            _background.add(task)
-            task.add_done_callback(_background.discard)
-        return task
+    def _task(coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
+        return _EagerTask(coro, asyncio.get_running_loop())
 
 
 class Listeners:

@@ -18,7 +18,8 @@ from ..engineio.session import SharedMessage
 from ..io.engine import Engine, EngineOptions, EngineSocket
 from ..io.serving import Servable
 from ..limits import DEFAULT_LIMITS, Limits
-from ..socketio import msgpack_parser, parser
+from ..socketio import msgpack_parser
+from ..socketio import parser as parser_mod
 from ..socketio.packets import RESERVED_EVENTS, Packet, PacketType
 from .broadcast import BroadcastOperator, Done, ThreadSafeOperator, collect_acks
 from .client import Client
@@ -88,13 +89,23 @@ class Server(Servable):
             self.recovery = connection_state_recovery
         else:
             self.recovery = None
+        #: ``socket.emit``'s hot path (S1) and a handler's answer (S2): the parser's one-format
+        #: forms themselves with the default parser (no call in between), else via a Packet.
+        self.encode_event_for_engine: Callable[[str, list[Any]], list[str | bytes]]
+        self.encode_ack_for_engine: Callable[[str, list[Any], int], list[str | bytes]]
         if parser == "default":
             self._encode: Callable[[Packet, int], list[str | bytes]] = _default_encode
             self.new_decoder: Callable[[], Any] = lambda: _new_default_decoder(self.limits)
+            self.encode_event_for_engine = parser_mod.encode_event_message
+            self.encode_ack_for_engine = parser_mod.encode_ack_message
         elif parser == "msgpack":
             msgpack_parser.require()
             self._encode = msgpack_parser.encode
             self.new_decoder = lambda: msgpack_parser.MsgpackDecoder(self.limits)
+            self.encode_event_for_engine = lambda nsp, data: self.encode_for_engine(
+                Packet(PacketType.EVENT, nsp, data))
+            self.encode_ack_for_engine = lambda nsp, args, ack_id: self.encode_for_engine(
+                Packet(PacketType.ACK, nsp, args, ack_id))
         else:
             raise ValueError(f"unknown parser {parser!r}: use 'default' or 'msgpack'")
         #: Monotonic seconds, for what the adapters keep (recovery's horizon); injectable.
@@ -265,18 +276,6 @@ class Server(Servable):
         """A packet for many recipients: encoded once, framed once per transport."""
         return [SharedMessage(m) for m in as_messages(self._encode(packet, self.limits.max_depth))]
 
-    def encode_event_for_engine(self, namespace: str, data: list[Any]) -> list[str | bytes]:
-        """``socket.emit``'s hot path (S1): the parser's one-format form, no Packet object."""
-        if self._encode is _default_encode:
-            return parser.encode_event_message(namespace, data)
-        return self.encode_for_engine(Packet(PacketType.EVENT, namespace, data))
-
-    def encode_ack_for_engine(self, namespace: str, args: list[Any], ack_id: int) -> list[str | bytes]:
-        """A handler's answer (S2's hot path)."""
-        if self._encode is _default_encode:
-            return parser.encode_ack_message(namespace, args, ack_id)
-        return self.encode_for_engine(Packet(PacketType.ACK, namespace, args, ack_id))
-
     @property
     def plain_parser(self) -> bool:
         """True with the default parser, whose main-namespace events take a decoding shortcut."""
@@ -337,8 +336,8 @@ def _check_event_name(event: str) -> None:
 
 
 def _default_encode(packet: Packet, max_depth: int = DEFAULT_LIMITS.max_depth) -> list[str | bytes]:
-    return parser.encode(packet, max_depth)
+    return parser_mod.encode(packet, max_depth)
 
 
-def _new_default_decoder(limits: Limits) -> parser.Decoder:
-    return parser.Decoder(limits)
+def _new_default_decoder(limits: Limits) -> parser_mod.Decoder:
+    return parser_mod.Decoder(limits)

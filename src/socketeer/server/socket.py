@@ -7,10 +7,9 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from .._calls import Callback, Label, Listeners, Where, call, run, spawn
+from .._calls import Callback, Label, Listeners, Where, call, run, run_handler, spawn
 from ..adapters.base import BroadcastOptions, PersistedSession
 from ..exceptions import AckTimeout, ConnectionClosed
 from ..io.engine import EngineSocket
@@ -281,7 +280,7 @@ class Socket(Listeners):
         if handler is not None and not handler.takes_ack and not self._any and not self._listeners:
             # The common case, one namespace handler: no Ack object, the return value answers.
             data[0] = self
-            run(handler, data, None if ack_id is None else partial(self._answer, ack_id), Where(self, event), logger)
+            run_handler(handler, data, self._answer, ack_id, self, event, logger)
             return
         args = data[1:]
         where = Where(self, event)
