@@ -17,12 +17,8 @@ import gzip
 import inspect
 import logging
 import zlib
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from email.utils import format_datetime
-from pathlib import Path
-from typing import Any, Protocol, TypeVar
-from urllib.parse import parse_qsl
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 from .._calls import call
 from ..engineio import handshake
@@ -41,10 +37,12 @@ from ..engineio.session import (
     UpgradeFailed,
 )
 from ..exceptions import HandshakeError, PayloadError, PayloadTooLarge
-from ..limits import DEFAULT_LIMITS
-from .websocket import Deflate
+from .bundle import ClientBundle
+from .contracts import EngineHandler, EngineOptions, HttpRequest, HttpResponse, WebSocketPeer, parse_query
+from .cookies import sid_cookie
+from .cors import Cors
 
-__all__ = [
+__all__ = [  # the contracts are re-exported: front ends import them from here or from .contracts
     "Engine",
     "EngineHandler",
     "EngineOptions",
@@ -52,6 +50,7 @@ __all__ = [
     "HttpRequest",
     "HttpResponse",
     "WebSocketPeer",
+    "parse_query",
 ]
 
 logger = logging.getLogger("socketeer.engine")
@@ -59,102 +58,7 @@ logger = logging.getLogger("socketeer.engine")
 #: Seconds between the NOOPs that release long-polls made while an upgrade is probed.
 PROBE_NOOP_DELAY = 0.1
 
-Origins = str | Sequence[str] | Callable[[str], bool] | None
 T = TypeVar("T")
-
-
-def parse_query(raw: str) -> dict[str, str]:
-    """``dict(parse_qsl(raw, keep_blank_values=True))``, several times faster on the plain
-    queries Engine.IO clients send (``EIO=4&transport=polling&t=...&sid=...``), which need no
-    unquoting; long-polling parses one per request."""
-    if "%" in raw or "+" in raw:
-        return dict(parse_qsl(raw, keep_blank_values=True))
-    query = {}
-    for part in raw.split("&"):
-        if part:
-            name, _, value = part.partition("=")
-            query[name] = value
-    return query
-
-
-@dataclass(slots=True)
-class HttpRequest:
-    """An HTTP request as the engine needs it, whichever front end received it."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    #: Lower-case names; repeated headers joined with ", ".
-    headers: dict[str, str]
-    body: bytes = b""
-    client: tuple[str, int] | None = None
-    scheme: str = "http"
-    raw_query: str = ""
-
-    @property
-    def url(self) -> str:
-        return self.path + ("?" + self.raw_query if self.raw_query else "")
-
-
-@dataclass(slots=True)
-class HttpResponse:
-    status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-
-
-class WebSocketPeer(Protocol):
-    """What a front end offers the engine for one accepted WebSocket."""
-
-    deflate: Deflate | None
-
-    def write_items(self, items: list[Outgoing]) -> int:
-        """Write (or queue) the frames of ``items``; the bytes still waiting afterwards."""
-        ...
-    def write_text(self, text: str) -> None: ...
-    def close(self, code: int = 1000, reason: str = "") -> None: ...
-    def buffered_amount(self) -> int: ...
-
-    @property
-    def writable(self) -> bool: ...
-
-
-class EngineHandler(Protocol):
-    """The layer above: Socket.IO, or an Engine.IO application."""
-
-    def on_connect(self, socket: EngineSocket) -> None: ...
-    def on_message(self, socket: EngineSocket, data: str | bytes) -> None: ...
-    def on_disconnect(self, socket: EngineSocket, reason: str, description: str | None) -> None: ...
-
-
-@dataclass(slots=True)
-class EngineOptions:
-    path: str = "/engine.io/"
-    ping_interval: float = 25.0
-    ping_timeout: float = 20.0
-    upgrade_timeout: float = 10.0
-    max_http_buffer_size: int | None = DEFAULT_LIMITS.max_payload
-    transports: tuple[str, ...] = ("polling", "websocket")
-    allow_upgrades: bool = True
-    cors_allowed_origins: Origins = None
-    cors_credentials: bool = False
-    allow_request: Callable[[HttpRequest], bool | str | Awaitable[bool | str]] | None = None
-    cookie: str | dict[str, Any] | None = None
-    http_compression: bool = True
-    compression_threshold: int = 1024
-    per_message_deflate: bool = False
-    max_send_buffer: int = DEFAULT_LIMITS.max_send_buffer
-    max_queued_packets: int = DEFAULT_LIMITS.max_queued_packets
-    client_bundle_dir: str | Path | None = None
-    #: Seconds a closed long-polling session waits for the GET that tells its client so.
-    close_timeout: float = 5.0
-    #: Seconds a queued packet may wait so that later ones share its write (0: written at the
-    #: end of the event-loop iteration that queued it). A fan-out server trades this much
-    #: latency for fewer system calls: on loopback the kernel's cost of one small TCP write is
-    #: most of a broadcast delivery's CPU (bench/README.md, S3R). Every packet waits, the
-    #: answer to a CONNECT included; a long-poll that is answered anyway carries what is queued,
-    #: and a shutdown writes everything first.
-    write_delay: float = 0.0
 
 
 class EngineSocket:
@@ -255,8 +159,8 @@ class Engine:
         self._dirty: list[EngineSocket] = []
         self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._bundle: dict[str, tuple[bytes, str]] | None = None
-        self._bundle_etag = ""
+        self.cors = Cors(self.options.cors_allowed_origins, self.options.cors_credentials)
+        self.bundle = ClientBundle(self.options.client_bundle_dir, self.path)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -340,7 +244,7 @@ class Engine:
             elif "deflate" in accept:
                 body = zlib.compress(body)
                 headers.append(("Content-Encoding", "deflate"))
-        return HttpResponse(200, self._cors(request) + headers, body)
+        return HttpResponse(200, self.cors.headers(request) + headers, body)
 
     # -- timers -----------------------------------------------------------------------------
     def _rearm(self, sock: EngineSocket) -> None:
@@ -444,50 +348,23 @@ class Engine:
                 sock._timer.cancel()
 
     # -- HTTP -------------------------------------------------------------------------------
-    def _allowed_origin(self, request: HttpRequest) -> str | None:
-        allowed = self.options.cors_allowed_origins
-        origin = request.headers.get("origin")
-        if allowed == "*":
-            return origin if (self.options.cors_credentials and origin) else "*"
-        if origin is None or allowed is None:
-            return None
-        if callable(allowed):
-            return origin if allowed(origin) else None
-        if isinstance(allowed, str):
-            return origin if origin == allowed else None
-        return origin if origin in allowed else None
-
-    def _cors(self, request: HttpRequest, vary: str = "Origin") -> list[tuple[str, str]]:
-        """The headers the reference's ``cors`` middleware adds; none when CORS is off."""
-        if self.options.cors_allowed_origins is None:
-            return []
-        value = self._allowed_origin(request)
-        headers = []
-        if value is not None:
-            headers.append(("Access-Control-Allow-Origin", value))
-        if value != "*":
-            headers.append(("Vary", vary))
-        if self.options.cors_credentials:
-            headers.append(("Access-Control-Allow-Credentials", "true"))
-        return headers
-
     def _error(self, request: HttpRequest, error: HandshakeError) -> HttpResponse:
         return HttpResponse(
             error.http_status,
-            [*self._cors(request), ("Content-Type", "application/json")],
+            [*self.cors.headers(request), ("Content-Type", "application/json")],
             handshake.error_body(error),
         )
 
     def websocket_headers(self, request: HttpRequest) -> list[tuple[str, str]]:
         """Extra headers of the 101 answer (the reference adds its CORS headers there too)."""
-        return self._cors(request)
+        return self.cors.headers(request)
 
     def handle_http(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
         """Answer a request under ``path``: a long-polling GET may return a future."""
         if request.path != self.path:
-            return self._serve_bundle(request)
-        if request.method == "OPTIONS" and self.options.cors_allowed_origins is not None:
-            return self._preflight(request)
+            return self.bundle.serve(request)
+        if request.method == "OPTIONS" and self.cors.enabled:
+            return self.cors.preflight(request)
         sid = request.query.get("sid")
         sock = self.sessions.get(sid) if sid else None
         try:
@@ -509,18 +386,6 @@ class Engine:
         if request.method == "POST":
             return self._poll_post(sock, request)
         return self._error(request, handshake.handshake_error(handshake.ErrorCode.BAD_REQUEST))
-
-    def _preflight(self, request: HttpRequest) -> HttpResponse:
-        star = self._allowed_origin(request) == "*"
-        headers = self._cors(request, vary="Origin, Access-Control-Request-Headers")
-        headers.append(("Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE"))
-        if star:
-            headers.append(("Vary", "Access-Control-Request-Headers"))
-        wanted = request.headers.get("access-control-request-headers")
-        if wanted:
-            headers.append(("Access-Control-Allow-Headers", wanted))
-        headers.append(("Content-Length", "0"))
-        return HttpResponse(204, headers)
 
     def _ask_allow(self, request: HttpRequest, then: Callable[[bool | str], T]) -> T | Awaitable[T]:
         """``then(verdict of allow_request)``, at once or once an async verdict is in."""
@@ -570,44 +435,10 @@ class Engine:
         )
         return sock, open_packet
 
-    def _cookie_header(self, sid: str) -> list[tuple[str, str]]:
-        """The sid cookie as the reference writes it (``cookie`` npm ``serialize``, its order).
-
-        Options by the reference's names (``maxAge``, ``httpOnly``, ``sameSite``) or in lower case.
-        """
-        cookie = self.options.cookie
-        if not cookie:
-            return []
-        spec: dict[str, Any] = {"name": cookie} if isinstance(cookie, str) else dict(cookie)
-
-        def get(*names: str, default: Any = None) -> Any:
-            return next((spec[n] for n in names if n in spec), default)
-
-        path = get("path", default="/")
-        parts = [f"{get('name', default='io')}={sid}"]
-        max_age = get("maxAge", "max_age", "max-age")
-        if max_age is not None:
-            parts.append(f"Max-Age={int(max_age)}")
-        if get("domain"):
-            parts.append(f"Domain={get('domain')}")
-        if path:
-            parts.append(f"Path={path}")
-        expires = get("expires")
-        if expires:
-            parts.append(f"Expires={expires if isinstance(expires, str) else format_datetime(expires, usegmt=True)}")
-        if get("httpOnly", "httponly", default=path is not False):
-            parts.append("HttpOnly")
-        same_site = get("sameSite", "samesite", default="Lax")
-        if same_site:
-            parts.append(f"SameSite={'Strict' if same_site is True else str(same_site).capitalize()}")
-        if get("secure"):
-            parts.append("Secure")
-        return [("Set-Cookie", "; ".join(parts))]
-
     def _open_polling(self, request: HttpRequest) -> HttpResponse:
         sock, open_packet = self._new_session(request, "polling")
         response = self._payload_response(request, [open_packet], poll_request=True)
-        response.headers.extend(self._cookie_header(sock.sid))
+        response.headers.extend(sid_cookie(self.options.cookie, sock.sid))
         self._connected(sock)
         return response
 
@@ -623,7 +454,7 @@ class Engine:
             # Two long-polls at once: the reference ends the session; the first poll gets CLOSE.
             logger.info("closing %s: overlapping long-poll requests", sock.sid)
             self._finish(sock, core.transport_error("overlap from client"))
-            return HttpResponse(400, self._cors(request))
+            return HttpResponse(400, self.cors.headers(request))
         if core.state is State.CLOSING:
             response = self._payload_response(request, ["1"], poll_request=True)
             self._expire_closing(sock)
@@ -653,7 +484,7 @@ class Engine:
 
     def _poll_post(self, sock: EngineSocket, request: HttpRequest) -> HttpResponse:
         core = sock.core
-        ok_headers = [*self._cors(request), ("Content-Type", "text/html"), ("cache-control", "no-store")]
+        ok_headers = [*self.cors.headers(request), ("Content-Type", "text/html"), ("cache-control", "no-store")]
         ok = HttpResponse(200, ok_headers, b"ok")
         if core.state is not State.OPEN:
             return ok  # closing: already reported; the client learns it from its next GET
@@ -662,11 +493,11 @@ class Engine:
         except PayloadTooLarge as exc:
             # The reference drops the body and keeps the session; so do we.
             logger.info("refused POST for %s: %s", sock.sid, exc)
-            return HttpResponse(413, self._cors(request))
+            return HttpResponse(413, self.cors.headers(request))
         except PayloadError as exc:
             logger.info("closing %s: undecodable payload: %s", sock.sid, exc)
             self._finish(sock, core.fail("parse error", str(exc)) if not core.closed else None)
-            return HttpResponse(400, self._cors(request))
+            return HttpResponse(400, self.cors.headers(request))
         now = self.loop.time()
         for packet in packets:
             if packet.type is PacketType.MESSAGE and packet.data is not None:
@@ -752,40 +583,6 @@ class Engine:
         existing.core.probe_opened(self.loop.time())
         self._rearm(existing)
         return WebSocketReceiver(self, existing, peer, probing=True)
-
-    # -- the client bundle -----------------------------------------------------------------
-    def _serve_bundle(self, request: HttpRequest) -> HttpResponse:
-        if self.options.client_bundle_dir is None or request.method not in ("GET", "HEAD"):
-            return HttpResponse(404, [("Content-Type", "text/plain")], b"Not Found")
-        if self._bundle is None:
-            self._load_bundle(Path(self.options.client_bundle_dir))
-        assert self._bundle is not None
-        name = request.path.rsplit("/", 1)[-1]
-        entry = self._bundle.get(name) if request.path == self.path + name else None
-        if entry is None:
-            return HttpResponse(404, [("Content-Type", "text/plain")], b"Not Found")
-        body, ctype = entry
-        headers = [("Cache-Control", "public, max-age=0"), ("ETag", self._bundle_etag)]
-        if request.headers.get("if-none-match") == self._bundle_etag:
-            return HttpResponse(304, headers)
-        return HttpResponse(200, [("Content-Type", ctype), *headers], b"" if request.method == "HEAD" else body)
-
-    def _load_bundle(self, folder: Path) -> None:
-        bundle: dict[str, tuple[bytes, str]] = {}
-        for name in ("socket.io.js", "socket.io.min.js", "socket.io.msgpack.min.js", "socket.io.esm.min.js"):
-            for suffix, ctype in (("", "application/javascript; charset=utf-8"),
-                                  (".map", "application/json; charset=utf-8")):
-                file = folder / (name + suffix)
-                if file.is_file():
-                    bundle[name + suffix] = (file.read_bytes(), ctype)
-        version = "unknown"
-        package = folder.parent / "package.json"
-        if package.is_file():
-            import orjson
-
-            version = str(orjson.loads(package.read_bytes()).get("version", version))
-        self._bundle = bundle
-        self._bundle_etag = f'"{version}"'
 
     # -- shutdown ---------------------------------------------------------------------------
     def close_all(self, reason: str = "server shutting down") -> None:
