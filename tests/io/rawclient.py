@@ -461,6 +461,12 @@ class EchoApp:
             lambda: self.sessions[self.order[index]] if len(self.order) > index else None, "connect", timeout
         )
 
+    async def wait_pending_poll(self, sid: str, timeout: float = TIMEOUT) -> None:
+        """Until the session's long-poll GET has reached the engine and waits there."""
+        async with asyncio.timeout(timeout):
+            while not self.eio.engine.sessions[sid].poll_pending:
+                await asyncio.sleep(0.002)
+
     async def wait_disconnect(self, sid: str, timeout: float = TIMEOUT) -> str:
         """The (first) disconnect reason of ``sid``."""
         return await self._wait(lambda: (self.disconnects.get(sid) or [None])[0], f"disconnect of {sid}",  # type: ignore[no-any-return]

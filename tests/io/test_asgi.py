@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -218,6 +219,22 @@ async def test_mounted_under_starlette_and_custom_path():
         assert response.status_code == 200 and response.text.startswith("0{")
         assert (await client.get("/rt" + EIO)).status_code == 404
 
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+async def test_binary_post_body_is_400_and_closes_the_session(kind):  # type: ignore[no-untyped-def]
+    eio = echo_server()
+    closes = eio.disconnects  # type: ignore[attr-defined]
+    async with running(ASGIApp(eio), kind) as url, httpx.AsyncClient(base_url=url, timeout=5) as client:
+        opened = await client.get("/engine.io/", params={"EIO": "4", "transport": "polling"})
+        sid = json.loads(opened.content[1:])["sid"]
+        query = {"EIO": "4", "transport": "polling", "sid": sid}
+        refused = await client.post("/engine.io/", params=query, content=b"4hello",
+                                    headers={"Content-Type": "application/octet-stream"})
+        assert refused.status_code == 400
+        assert closes == ["transport error"]
+        gone = await client.get("/engine.io/", params=query)
+        assert gone.json() == {"code": 1, "message": "Session ID unknown"}
 
 @pytest.mark.parametrize("kind", SERVERS)
 async def test_body_over_the_limit_is_413(kind):  # type: ignore[no-untyped-def]

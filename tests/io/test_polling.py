@@ -209,6 +209,26 @@ async def test_undecodable_post_is_400_and_closes_the_session(serve: Serve) -> N
     assert gone.json() == {"code": 1, "message": "Session ID unknown"}
 
 
+async def test_binary_post_body_is_400_and_closes_the_session(serve: Serve) -> None:
+    """Engine.IO v4 polling carries binary as base64 text: an ``application/octet-stream``
+    body is refused as the reference refuses it (400, session ended with a transport error)."""
+    app, url = await start(serve)
+    client = EngineClient(url)
+    await client.open()
+    conn = await Conn.open(url)
+    try:
+        await conn.request("POST", client.target(), body=b"4hello",
+                           headers={"Content-Type": "application/octet-stream"})
+        response = await conn.read_response()
+    finally:
+        conn.close()
+    assert response.status == 400
+    assert await app.wait_disconnect(client.sid) == "transport error"
+    assert app.messages[client.sid] == []  # nothing of the body was delivered
+    gone = await client.get()
+    assert gone.json() == {"code": 1, "message": "Session ID unknown"}
+
+
 @pytest.mark.parametrize("body", ["", "\x1e", "7", "x4hi", "b!!!"], ids=["empty", "separator", "type7", "x", "b64"])
 async def test_undecodable_bodies_close_with_parse_error(serve: Serve, body: str) -> None:
     app, url = await start(serve)

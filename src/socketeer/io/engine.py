@@ -112,6 +112,11 @@ class EngineSocket:
         return self.core.state is not State.OPEN
 
     @property
+    def poll_pending(self) -> bool:
+        """A long-polling GET of this session is waiting for something to send."""
+        return self._poll is not None
+
+    @property
     def writable(self) -> bool:
         """False when a packet sent now would only be queued (what ``volatile`` drops on)."""
         if self.core.state is not State.OPEN:
@@ -488,6 +493,12 @@ class Engine:
         ok = HttpResponse(200, ok_headers, b"ok")
         if core.state is not State.OPEN:
             return ok  # closing: already reported; the client learns it from its next GET
+        if request.headers.get("content-type") == "application/octet-stream":
+            # Engine.IO v4 carries binary over polling as base64 text only: the reference
+            # ends the session ("transport error") and answers 400.
+            logger.info("closing %s: binary (application/octet-stream) polling POST", sock.sid)
+            self._finish(sock, core.transport_error("invalid content"))
+            return HttpResponse(400, self.cors.headers(request))
         try:
             packets = decode_payload(request.body, self.options.max_http_buffer_size)
         except PayloadTooLarge as exc:

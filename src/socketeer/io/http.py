@@ -159,6 +159,7 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = (
         "_body",
         "_busy",
+        "_busy_keep_alive",
         "_deadline",
         "_head_bytes",
         "_header_size",
@@ -192,7 +193,9 @@ class HttpProtocol(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._deadline: float | None = None  # when the current head must be complete
         self._busy: HttpRequest | None = None  # the request being answered (for pipelining order)
-        self._queue: list[HttpRequest] = []
+        #: Pipelined requests waiting for the one being answered, each with its keep-alive.
+        self._queue: list[tuple[HttpRequest, bool]] = []
+        self._busy_keep_alive = True
         self._upgrade_request: HttpRequest | None = None
         #: True while a request head is (or may start) arriving; its raw bytes so far.
         self._in_head = True
@@ -390,15 +393,19 @@ class HttpProtocol(asyncio.Protocol):
         if self.parser.should_upgrade():
             self._upgrade_request = request
             return
+        # Decided now, while the parser still holds this request: a long-poll is answered
+        # later, when the parser may already be reading the next one (or has been reset).
+        keep_alive = self.parser.should_keep_alive()
         if self._busy is not None:
-            self._queue.append(request)
+            self._queue.append((request, keep_alive))
             self.transport.pause_reading()
             return
-        self._handle(request)
+        self._handle(request, keep_alive)
 
     # -- answering --------------------------------------------------------------------------
-    def _handle(self, request: HttpRequest) -> None:
+    def _handle(self, request: HttpRequest, keep_alive: bool) -> None:
         self._busy = request
+        self._busy_keep_alive = keep_alive
         result: Any = None
         try:
             if request.path.startswith(self.server.engine.path) or self.server.extra is None:
@@ -429,7 +436,7 @@ class HttpProtocol(asyncio.Protocol):
     def _respond(self, request: HttpRequest, response: HttpResponse) -> None:
         if self._busy is not request or self.transport is None or self.transport.is_closing():
             return
-        keep_alive = self.parser.should_keep_alive() and not self.server.closing
+        keep_alive = self._busy_keep_alive and not self.server.closing
         head = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, '')}"]
         has_length = False
         for name, value in response.headers:
@@ -447,7 +454,7 @@ class HttpProtocol(asyncio.Protocol):
         if not keep_alive:
             self.close_soon()
         elif self._queue:
-            self._handle(self._queue.pop(0))
+            self._handle(*self._queue.pop(0))
             if not self._queue:
                 self.transport.resume_reading()
         elif self._in_head and self.ws_reader is None:
