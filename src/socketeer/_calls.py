@@ -150,7 +150,7 @@ async def _invoke(fn: Callable[..., Any], args: tuple[Any, ...] | list[Any], kwa
         try:
             done(result)
         except Exception:
-            logger.error("answering the ack of %s failed (the handler's return value)", where, exc_info=True)
+            logger.error("the return value of the handler for %s cannot be sent as its ack", where, exc_info=True)
 
 
 def run(cb: Callback, args: tuple[Any, ...] | list[Any], done: Callable[[Any], None] | None, where: object,
@@ -213,7 +213,7 @@ def run_handler(cb: Callback, args: list[Any], answer: Callable[[int, Any], None
         try:
             answer(ack_id, result)
         except Exception:
-            logger.error("answering the ack of %s failed (the handler's return value)", Where(owner, event),
+            logger.error("the return value of the handler for %s cannot be sent as its ack", Where(owner, event),
                          exc_info=True)
 
 
@@ -230,7 +230,7 @@ def _settle(task: asyncio.Future[Any], done: Callable[[Any], None] | None, where
         try:
             done(result)
         except Exception:
-            logger.error("answering the ack of %s failed (the handler's return value)", where, exc_info=True)
+            logger.error("the return value of the handler for %s cannot be sent as its ack", where, exc_info=True)
 
 
 def _finished(task: asyncio.Future[Any], done: Callable[[Any], None] | None, where: object,

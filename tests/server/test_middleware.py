@@ -5,8 +5,11 @@ dynamic namespaces), per-packet ``socket.use``, and the per-socket listener API
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from typing import Any
+
+import pytest
 
 import socketeer
 
@@ -105,27 +108,41 @@ async def test_main_namespace_middleware_refuses(js: Any, serve: Serve) -> None:
     assert await emit_ack(js, "b", "where") == ["/"]
 
 
-async def test_plain_exception_in_middleware(js: Any, serve: Serve) -> None:
-    """The reference sends ``err.message`` and ``err.data`` of whatever the middleware passed."""
-    io, url = await start(serve)
+@pytest.mark.parametrize("send", [False, True], ids=["default", "send_middleware_errors"])
+async def test_plain_exception_in_middleware(js: Any, serve: Serve, send: bool,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    """A middleware that raises something other than ``ConnectionRefused`` has a bug (or a
+    resource is down): it is logged at ERROR with its traceback, the namespace and the
+    socket, and the client gets "server error". With ``send_middleware_errors`` the client
+    gets what the reference sends: ``err.message`` and ``err.data``."""
+    io, url = await start(serve, send_middleware_errors=send)
 
     class WithData(Exception):
         data = {"code": 42}
 
     @io.of("/plain").use
     async def plain(socket: socketeer.Socket) -> None:
-        raise RuntimeError("boom")
+        raise RuntimeError("boom: password=hunter2")
 
     @io.of("/data").use
     async def with_data(socket: socketeer.Socket) -> None:
         raise WithData("with data")
 
-    await js.call({"cmd": "connect", "id": "a", "url": url + "/plain"})
-    err = await js.wait_event("a", "connect_error")
-    assert err["message"] == "boom" and "data" not in err
-    await js.call({"cmd": "connect", "id": "b", "url": url + "/data", "opts": {"forceNew": True}})
-    err = await js.wait_event("b", "connect_error")
-    assert (err["message"], err["data"]) == ("with data", {"code": 42})
+    with caplog.at_level(logging.ERROR, logger="socketeer"):
+        await js.call({"cmd": "connect", "id": "a", "url": url + "/plain"})
+        err = await js.wait_event("a", "connect_error")
+        await js.call({"cmd": "connect", "id": "b", "url": url + "/data", "opts": {"forceNew": True}})
+        err_b = await js.wait_event("b", "connect_error")
+    if send:
+        assert err["message"] == "boom: password=hunter2" and "data" not in err
+        assert (err_b["message"], err_b["data"]) == ("with data", {"code": 42})
+    else:
+        assert err["message"] == "server error" and "data" not in err
+        assert err_b["message"] == "server error" and "data" not in err_b
+    failures = [r for r in caplog.records if r.exc_info]
+    assert [type(r.exc_info[1]).__name__ for r in failures if r.exc_info] == ["RuntimeError", "WithData"]
+    assert "/plain" in failures[0].getMessage() and "/data" in failures[1].getMessage()
+    assert all(r.levelno == logging.ERROR for r in failures)
 
 
 async def test_middleware_of_a_dynamic_namespace_runs_for_each_child(js: Any, serve: Serve) -> None:

@@ -210,3 +210,30 @@ async def test_disconnecting_handler_still_sees_the_rooms(js: Any, serve: Serve)
     sid = (await connect(js, "c", url))["sid"]
     await js.call({"cmd": "disconnect", "id": "c"})
     assert await log.first("rooms") == {sid, "lobby"}
+
+
+async def test_a_return_value_that_cannot_be_sent_is_one_clear_error(
+        js: Any, serve: Serve, caplog: pytest.LogCaptureFixture) -> None:
+    """Logged at ERROR once, naming the event and the socket, with one traceback (not the
+    encoder's chain of attempts); the ack stays unanswered and the socket lives on."""
+    io, url = await start(serve)
+
+    @io.on("bad")
+    async def bad(socket: socketeer.Socket) -> object:
+        return {"not json": object()}
+
+    @io.on("echo")
+    async def echo(socket: socketeer.Socket, x: Any) -> Any:
+        return x
+
+    sid = (await connect(js, "c", url))["sid"]
+    with caplog.at_level(logging.ERROR, logger="socketeer"):
+        await js.call({"cmd": "emit", "id": "c", "event": "bad", "args": [], "ack": True, "timeout": 300})
+        assert await emit_ack(js, "c", "echo", "alive") == ["alive"]
+    failures = [r for r in caplog.records if r.exc_info]
+    assert len(failures) == 1 and failures[0].levelno == logging.ERROR
+    message = failures[0].getMessage()
+    assert "'bad'" in message and sid in message
+    exc = failures[0].exc_info[1] if failures[0].exc_info else None
+    assert isinstance(exc, TypeError) and "object" in str(exc)
+    assert exc.__cause__ is None and exc.__suppress_context__

@@ -30,6 +30,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _CONNECTION_EVENTS = frozenset({"connection", "connect"})
 
+#: What a client is told when a middleware raised something other than ``ConnectionRefused``
+#: (unless ``Server(send_middleware_errors=True)``).
+MIDDLEWARE_FAILED = "server error"
+
 
 def _positional_count(fn: Callable[..., Any]) -> int:
     try:
@@ -179,9 +183,16 @@ class Namespace:
                 self._refuse(socket.client, exc.message, exc.data)
                 return
             except Exception as exc:
-                logger.info("middleware of %s refused %s: %r", self.name, socket.client.conn.sid, exc)
+                # Not a refusal: a bug, or a resource down. Logged as an error, and the client
+                # is told only that the server failed unless the server says to send the text
+                # (the reference sends ``err.message``, which can leak internals).
+                logger.error("middleware of %s raised for socket %s (session %s)", self.name, socket.id,
+                             socket.client.conn.sid, exc_info=exc)
                 socket.leave_all()
-                self._refuse(socket.client, str(exc) or type(exc).__name__, getattr(exc, "data", None))
+                if self.server.send_middleware_errors:
+                    self._refuse(socket.client, str(exc) or type(exc).__name__, getattr(exc, "data", None))
+                else:
+                    self._refuse(socket.client, MIDDLEWARE_FAILED, None)
                 return
         self._accept(socket, auth, restored)
 

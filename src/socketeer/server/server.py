@@ -64,6 +64,7 @@ class Server(Servable):
         static_files: dict[str, Any] | None = None,
         limits: Limits | None = None,
         clock: Callable[[], float] = time.monotonic,
+        send_middleware_errors: bool = False,
         **engine_options: Any,
     ) -> None:
         unknown = set(engine_options) - _ENGINE_OPTIONS
@@ -110,6 +111,9 @@ class Server(Servable):
             raise ValueError(f"unknown parser {parser!r}: use 'default' or 'msgpack'")
         #: Monotonic seconds, for what the adapters keep (recovery's horizon); injectable.
         self.clock = clock
+        #: Send the text of a middleware's unexpected exception (not ``ConnectionRefused``) to
+        #: the client, as the reference does; off by default, the client gets "server error".
+        self.send_middleware_errors = send_middleware_errors
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
         self._server_side: dict[str, Callback] = {}

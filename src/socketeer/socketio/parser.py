@@ -90,16 +90,20 @@ def _head(ptype: int, namespace: str, ack_id: int | None, attachments: int = -1)
 def _encode_binary(ptype: PacketType, namespace: str, data: Any, ack_id: int | None,
                    max_depth: int) -> list[str | bytes]:
     """Called once JSON refused ``data``: one walk both finds the bytes and strips them out.
-    No bytes found means the data really is not JSON-able: its ``TypeError`` is raised."""
+    No bytes found means the data really is not JSON-able: one ``TypeError`` naming the culprit
+    is raised, without the chain of the attempts before it (a log shows one traceback)."""
     try:
-        text, attachments = _json.dumps_binary(data)
-    except TypeError:  # huge ints, lone surrogates, or really not JSON-able: the slow path says
-        attachments = []
-        stripped = _deconstruct(data, attachments, 0, max_depth)
-        text = _json.dumps(stripped)
-    if not attachments:
-        _json.dumps(data)  # raises the TypeError that names the culprit
-        raise TypeError("data is not JSON serializable")
+        try:
+            text, attachments = _json.dumps_binary(data)
+        except TypeError:  # huge ints, lone surrogates, or really not JSON-able: the slow path says
+            attachments = []
+            stripped = _deconstruct(data, attachments, 0, max_depth)
+            text = _json.dumps(stripped)
+        if not attachments:
+            _json.dumps(data)  # raises the TypeError that names the culprit
+            raise TypeError("data is not JSON serializable")
+    except TypeError as exc:
+        raise TypeError(f"cannot encode the packet's data: {exc}") from None
     binary_type = _BINARY_EVENT if ptype in _EVENT_TYPES else _BINARY_ACK
     return [_head(binary_type, namespace, ack_id, len(attachments)) + text, *attachments]
 
