@@ -5,7 +5,10 @@ after the parser may have moved on). node-fetch and other clients that always se
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -15,6 +18,7 @@ from rawclient import Conn, EchoApp, Response
 Serve = Callable[[Any], Awaitable[str]]
 PATH = "/engine.io/"
 CLOSE = {"Connection": "close"}
+INTEROP = Path(__file__).resolve().parent.parent / "interop"
 
 
 async def closing_request(url: str, method: str, target: str, body: str = "") -> Response:
@@ -83,3 +87,26 @@ async def test_polling_with_connection_close_through_many_heartbeats(serve: Serv
         assert pong.status == 200
     assert app.disconnects.get(sid) is None
     assert sid in app.eio.engine.sessions
+
+
+async def test_node_fetch_keeps_a_polling_session_through_many_heartbeats(serve: Serve) -> None:
+    """node-fetch, which sends ``Connection: close`` and opens a connection per request,
+    keeps a polling session through many heartbeats. (Here it passed before the keep-alive
+    fix too: node-fetch never reuses the connection; the raw tests above are the ones the
+    defect failed.)"""
+    if not (INTEROP / "node_modules" / "node-fetch").is_dir():
+        pytest.fail("node-fetch is missing: run tools/bootstrap.sh all")
+    app = EchoApp(ping_interval=0.15, ping_timeout=1.0)
+    url = await serve(app.eio)
+    beats = 8
+    proc = await asyncio.create_subprocess_exec(
+        "node", str(INTEROP / "fetch_poller.js"), url + PATH, str(beats),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    result = json.loads(out)
+    assert result["error"] is None, (result, err.decode())
+    assert result["heartbeats"] == beats
+    assert set(result["statuses"]) == {200}
+    sid = app.order[0]
+    assert app.disconnects.get(sid) is None and sid in app.eio.engine.sessions
