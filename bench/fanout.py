@@ -99,6 +99,38 @@ async def _measure(sockets: int, broadcasts: int, messages: int) -> list[list[st
         rows.append([f"{label} through the whole server path", format_rate(messages / elapsed) + " msg/s",
                      f"{elapsed / messages * 1e6:.2f} µs per message"])
     await io.shutdown()
+    rows.extend(await _task_floor(messages))
+    return rows
+
+
+async def _task_floor(messages: int) -> list[list[str]]:
+    """What a handler call costs in CPython alone, beside socketeer: stepping a coroutine that
+    returns at once, and doing so as an eagerly started task of its own, which is how
+    socketeer runs every handler (its own ``current_task()`` and context; see _calls.py).
+    The difference is the price of handlers being asyncio code; it is part of the echo and
+    ack rows above."""
+    from socketeer._calls import _task
+
+    async def handler() -> None:
+        return None
+
+    rows = []
+    start = time.perf_counter()
+    for _ in range(messages):
+        coro = handler()
+        try:
+            coro.send(None)
+        except StopIteration:
+            pass
+    bare = time.perf_counter() - start
+    rows.append(["a coroutine stepped inline (no task)", format_rate(messages / bare) + " calls/s",
+                 f"{bare / messages * 1e6:.2f} µs per call"])
+    start = time.perf_counter()
+    for _ in range(messages):
+        _task(handler())
+    tasked = time.perf_counter() - start
+    rows.append(["the same as an eager task of its own", format_rate(messages / tasked) + " calls/s",
+                 f"{tasked / messages * 1e6:.2f} µs per call"])
     return rows
 
 

@@ -181,7 +181,7 @@ async def test_pending_get_is_answered_by_a_send(serve: Serve) -> None:
     session = await app.wait_connect()
     conn = await client.start_poll()
     try:
-        await asyncio.sleep(0.05)  # let the GET become pending (no event to await on the raw side)
+        await app.wait_pending_poll(client.sid)
         await session.send("late")
         response = await conn.read_response()
         assert response.status == 200
@@ -297,7 +297,7 @@ async def test_two_concurrent_gets_close_the_session(serve: Serve) -> None:
     await client.open()
     first = await client.start_poll()
     try:
-        await asyncio.sleep(0.05)  # the first GET must be the pending one
+        await app.wait_pending_poll(client.sid)  # the first GET must be the pending one
         second = await client.get()
         assert second.status == 400
         assert second.body == b""
@@ -315,7 +315,7 @@ async def test_close_packet_releases_the_pending_get(serve: Serve) -> None:
     await client.open()
     conn = await client.start_poll()
     try:
-        await asyncio.sleep(0.05)
+        await app.wait_pending_poll(client.sid)
         response = await client.post("1")
         assert response.status == 200
         assert response.body == b"ok"
@@ -361,7 +361,7 @@ async def test_client_hanging_up_during_a_pending_get_closes_the_session(serve: 
     client = EngineClient(url)
     await client.open()
     conn = await client.start_poll()
-    await asyncio.sleep(0.05)
+    await app.wait_pending_poll(client.sid)
     conn.close()
     assert await app.wait_disconnect(client.sid) == "transport error"
 
@@ -373,7 +373,7 @@ async def test_server_close_releases_the_pending_get(serve: Serve) -> None:
     session = await app.wait_connect()
     conn = await client.start_poll()
     try:
-        await asyncio.sleep(0.05)
+        await app.wait_pending_poll(client.sid)
         await session.send("bye")
         await session.close()
         response = await conn.read_response()

@@ -139,7 +139,7 @@ async def test_get_during_the_probe_is_released_by_the_upgrade(serve: Serve) -> 
     try:
         assert await client.poll() == ["6"]
         stray = await client.start_poll()  # a client that keeps polling while probing
-        await asyncio.sleep(0.05)
+        await app.wait_pending_poll(client.sid)
         await ws.send_text("5")
         response = await stray.read_response()
         assert response.status == 200
@@ -280,7 +280,7 @@ async def test_server_close_during_the_probe(serve: Serve) -> None:
     try:
         assert await client.poll() == ["6"]
         pending = await client.start_poll()
-        await asyncio.sleep(0.05)
+        await app.wait_pending_poll(client.sid)
         await session.close()
         assert (await pending.read_response()).body == b"1"
         pending.close()
