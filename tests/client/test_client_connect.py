@@ -232,9 +232,9 @@ async def test_upgrade_with_a_poll_parked_after_the_release(serve: Any, clients:
     that off). Sends go on by POST meanwhile, so the answer comes back on that GET and the
     upgrade completes, without waiting for a ping."""
     from socketeer.client.transports import PollingTransport
-    from socketeer.io import engine as server_engine
+    from socketeer.io import polling as server_polling
 
-    monkeypatch.setattr(server_engine, "PROBE_NOOP_DELAY", 60.0)
+    monkeypatch.setattr(server_polling, "PROBE_NOOP_DELAY", 60.0)
 
     original = PollingTransport.pause
     go = asyncio.Event()

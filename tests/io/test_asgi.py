@@ -270,7 +270,7 @@ async def test_pending_long_poll_does_not_block_a_post(kind):  # type: ignore[no
     async with running(ASGIApp(eio), kind) as url, httpx.AsyncClient(base_url=url, timeout=5) as client:
         sid = (await client.get(EIO)).text.split('"sid":"')[1].split('"')[0]
         poll = asyncio.create_task(client.get(f"{EIO}&sid={sid}"))
-        await wait_until(lambda: eio.engine.sessions[sid]._poll is not None)
+        await wait_until(lambda: eio.engine.sessions[sid].poll_pending)
         post = await asyncio.wait_for(client.post(f"{EIO}&sid={sid}", content=b"4ping"), 2)
         assert (post.status_code, post.text) == (200, "ok")
         answer = await asyncio.wait_for(poll, 2)
@@ -285,7 +285,7 @@ async def test_client_leaving_a_pending_poll_closes_the_session(kind):  # type: 
             sid = (await client.get(EIO)).text.split('"sid":"')[1].split('"')[0]
         async with httpx.AsyncClient(base_url=url, timeout=5) as client:
             poll = asyncio.create_task(client.get(f"{EIO}&sid={sid}"))
-            await wait_until(lambda: eio.engine.sessions[sid]._poll is not None)
+            await wait_until(lambda: eio.engine.sessions[sid].poll_pending)
             poll.cancel()  # httpx drops the connection of a cancelled request
             with contextlib.suppress(asyncio.CancelledError):
                 await poll
