@@ -530,3 +530,39 @@ def test_sample_session_websocket_only() -> None:
 def test_decode_then_session_agree_on_empty_message() -> None:
     s = server()
     assert s.receive_packet(decode_text("4"), 0.0) == MessageReceived("")
+
+
+# -- the engine's fast paths are methods of the core, equal to the general path ---------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+TEXTS = st.one_of(
+    st.text(max_size=30),
+    st.builds(lambda t: "4" + t, st.text(max_size=30)),
+    st.sampled_from(["4", "42[\"x\"]", "2", "3", "1", "6", "5", "2probe", "b4aGk=", ""]),
+)
+
+
+@given(text=TEXTS, closing=st.booleans())
+def test_message_of_matches_receive_text(text: str, closing: bool) -> None:
+    fast, general = server("websocket"), server("websocket")
+    if closing:
+        fast.close("forced close")
+        general.close("forced close")
+    data = fast.message_of(text)
+    event = general.receive_text(text, 1.0) if text else None
+    if data is not None:
+        assert event == MessageReceived(data)
+    elif text.startswith("4"):
+        assert closing and event is None  # only a closing session leaves a MESSAGE to the general path
+
+
+def test_poll_answer_releases_with_a_noop_or_carries_the_queue() -> None:
+    s = server()
+    assert not s.poll_due
+    s.release_poll = True
+    assert s.poll_due and s.poll_answer() == ["6"] and not s.poll_due
+    s.send("hi")
+    s.send(b"\x01")
+    assert s.poll_due and s.poll_answer() == ["4hi", b"\x01"] and not s.poll_due

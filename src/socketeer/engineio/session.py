@@ -138,6 +138,14 @@ class _Session:
         self.outbox = []
         return items
 
+    def message_of(self, text: str) -> str | None:
+        """``receive_text``'s commonest case without its event: the data of a MESSAGE that
+        arrives while open; ``None`` when ``receive_text`` must see the packet (any other
+        type, or a session that is closing). Tested against ``receive_text``."""
+        if text[:1] == "4" and self.state is State.OPEN:
+            return text[1:]
+        return None
+
     def fail(self, reason: str, description: str | None = None) -> Closed:
         """The session ends at once for ``reason`` (a front end found the peer's input bad)."""
         return self._closed(reason, description)
@@ -177,6 +185,17 @@ class ServerSession(_Session):
         self.probing = False
         #: Set when the pending long-poll must be released even with nothing queued.
         self.release_poll = False
+
+    @property
+    def poll_due(self) -> bool:
+        """A long-poll arriving now is answered at once (something is queued, or a probe
+        asked for the pending poll to be released)."""
+        return bool(self.outbox) or self.release_poll
+
+    def poll_answer(self) -> list[Outgoing]:
+        """What a long-poll answer carries: everything queued, or a NOOP that releases it."""
+        self.release_poll = False
+        return self.drain() or [NOOP]
 
     # -- time -------------------------------------------------------------------------------
     def next_deadline(self) -> float:

@@ -214,16 +214,16 @@ class WebSocketReceiver:
         if self.probing:
             self._on_probe(sock, text)
             return
-        if text[:1] == "4":  # the hot path, without building an event
-            if sock.core.state is State.OPEN:
-                receive = sock.receive
-                if receive is None:
-                    self.engine.deliver(sock, text[1:])
-                    return
-                try:
-                    receive(text[1:])
-                except Exception:
-                    logger.exception("message handler failed for session %s", sock.sid)
+        data = sock.core.message_of(text)  # the hot path, without building an event
+        if data is not None:
+            receive = sock.receive
+            if receive is None:
+                self.engine.deliver(sock, data)
+                return
+            try:
+                receive(data)
+            except Exception:
+                logger.exception("message handler failed for session %s", sock.sid)
             return
         engine = self.engine
         engine.dispatch(sock, sock.core.receive_text(text, engine.loop.time()))

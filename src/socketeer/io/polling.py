@@ -13,7 +13,6 @@ from collections.abc import Awaitable
 from ..engineio.packets import PacketType
 from ..engineio.payload import decode_payload, encode_payload
 from ..engineio.session import (
-    NOOP,
     Outgoing,
     SharedMessage,
     State,
@@ -39,10 +38,7 @@ class Polling(EngineCore):
         assert poll is not None
         sock.long_poll = None
         core = sock.core
-        items = core.drain()
-        if not items:
-            items = [NOOP]
-        core.release_poll = False
+        items = core.poll_answer()
         if not poll.done():
             poll.set_result(self.payload_response(sock.request, items, poll_request=True))
         if core.state is State.CLOSING:
@@ -80,9 +76,8 @@ class Polling(EngineCore):
             response = self.payload_response(request, ["1"], poll_request=True)
             self.expire_closing(sock)
             return response
-        if core.outbox or core.release_poll:
-            core.release_poll = False
-            return self.payload_response(request, core.drain() or [NOOP], poll_request=True)
+        if core.poll_due:
+            return self.payload_response(request, core.poll_answer(), poll_request=True)
         poll: asyncio.Future[HttpResponse] = self.loop.create_future()
         sock.long_poll = poll
         if core.probing:
