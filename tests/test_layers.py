@@ -133,3 +133,13 @@ def test_adapters_use_the_server_for_typing_only() -> None:
              for target, typing_only in imports_of(path)
              if target.split(".")[0] in ("server", "io", "client") and not typing_only]
     assert wrong == []
+
+
+def test_the_io_layer_uses_no_api() -> None:
+    """The front ends and the engine serve any ``Servable``; they import neither the server's
+    API nor the client's nor the adapters (the API uses the front ends, not the reverse)."""
+    wrong = [f"{path.relative_to(SRC)} imports {target}"
+             for path in sorted((SRC / "io").rglob("*.py"))
+             for target, typing_only in imports_of(path)
+             if target.split(".")[0] in ("server", "client", "adapters") and not typing_only]
+    assert wrong == []

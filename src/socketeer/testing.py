@@ -30,7 +30,7 @@ from typing import Any
 
 from .client.client import Client
 from .client.socket import ClientSocket
-from .io.serving import Servable
+from .io.serving import BuiltinServer, Servable
 
 __all__ = ["Recorder", "RecordingClient", "client", "record", "serve"]
 
@@ -41,11 +41,12 @@ TIMEOUT = 5.0
 @asynccontextmanager
 async def serve(app: Servable, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
     """Run ``app`` (a ``socketeer.Server``) on a free port; yields its URL, shuts it down after."""
-    (bound_host, bound_port, *_), *_ = await app.listen(host, port)
+    front = BuiltinServer(app)
+    (bound_host, bound_port, *_), *_ = await front.listen(host, port)
     try:
         yield f"http://{bound_host}:{bound_port}"
     finally:
-        await app.shutdown(timeout=1.0)
+        await front.close(timeout=1.0)
 
 
 class Recorder:

@@ -351,7 +351,7 @@ async def test_client_that_stops_reading_is_closed_and_memory_stays_bounded(serv
     limit = 256 * 1024
     chunk = 64 * 1024
     async with server(serve, echo=False, max_send_buffer=limit, close_timeout=0.5) as (app, url):
-        http_server = app.eio._http
+        http_server = app.eio.http_server
         assert http_server is not None
         conn = await Conn.open(url, rcvbuf=4096, limit=4096)
         ws = await open_ws_on(conn)
@@ -427,7 +427,7 @@ async def test_garbage_after_the_close_frame_is_ignored(serve: Serve) -> None:
 async def test_polling_client_that_stops_reading_a_large_answer_is_dropped(serve: Serve) -> None:
     async with server(serve, limits=Limits(header_timeout=0.3), echo=False, close_timeout=0.3,
                       http_compression=False) as (app, url):
-        http_server = app.eio._http
+        http_server = app.eio.http_server
         assert http_server is not None
         client = EngineClient(url)
         await client.open()

@@ -1,4 +1,5 @@
-"""What every servable application shares: an engine, ``listen``, ``shutdown`` and ``run``."""
+"""Serving an application: what a front end needs of it (``Servable``), the built-in server
+that serves one (``BuiltinServer``), ``run`` and ``tune_gc``."""
 
 from __future__ import annotations
 
@@ -9,67 +10,84 @@ import mimetypes
 import signal
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from ..limits import DEFAULT_LIMITS, Limits
+from ..limits import Limits
 from .engine import Engine, HttpRequest, HttpResponse
 from .http import HttpServer
 
-__all__ = ["Servable", "run", "tune_gc"]
+__all__ = ["BuiltinServer", "Servable", "run", "static_response", "tune_gc"]
 
 logger = logging.getLogger("socketeer")
 
 
-class Servable:
-    """Base of ``socketeer.Server`` and ``socketeer.engineio.Server``.
-
-    ``static_files`` maps URL paths to files (or to ``(content_type, bytes)``) served beside
-    the engine, so a demo or a small app needs nothing but the server.
-    """
+@runtime_checkable
+class Servable(Protocol):
+    """What a front end (the built-in server, ``ASGIApp``, ``run``) needs of an application:
+    ``socketeer.Server`` and ``socketeer.engineio.Server`` are two. The applications use the
+    front ends (``BuiltinServer``); they are not front ends themselves."""
 
     engine: Engine
-    limits: Limits = DEFAULT_LIMITS
-    static_files: Mapping[str, str | Path | tuple[str, bytes]] = {}
-    _http: HttpServer | None = None
+    limits: Limits
 
     def serve_extra(self, request: HttpRequest) -> HttpResponse | None:
-        target = self.static_files.get(request.path)
-        if target is None or request.method not in ("GET", "HEAD"):
-            return None
-        if isinstance(target, tuple):
-            ctype, body = target
-        else:
-            path = Path(target)
-            if not path.is_file():
-                return HttpResponse(404, [("Content-Type", "text/plain")], b"Not Found")
-            body = path.read_bytes()
-            ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            if ctype.startswith("text/") or ctype == "application/javascript":
-                ctype += "; charset=utf-8"
-        return HttpResponse(200, [("Content-Type", ctype)], b"" if request.method == "HEAD" else body)
+        """An answer for a request outside the engine's path (static files), or ``None``."""
 
-    # -- lifecycle: every front end calls these, the built-in server and ASGIApp alike --------
     async def startup(self) -> None:
         """Before the first request is served (a server's adapters start here); idempotent."""
 
     async def teardown(self) -> None:
         """After the sessions were closed at shutdown; idempotent."""
 
-    async def listen(self, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> list[tuple[str, int]]:
-        """Start the built-in server in the running loop; returns the bound addresses."""
-        await self.startup()
-        if self._http is None:
-            self._http = HttpServer(self.engine, extra=self.serve_extra, limits=self.limits, ssl=kwargs.get("ssl"))
-        return await self._http.listen(host, port, sock=kwargs.get("sock"))
 
-    async def shutdown(self, timeout: float = 5.0) -> None:
-        """Close every session cleanly (clients reconnect elsewhere), then stop serving."""
+def static_response(files: Mapping[str, str | Path | tuple[str, bytes]], request: HttpRequest) -> HttpResponse | None:
+    """``files`` maps URL paths to files (or to ``(content_type, bytes)``): the answer for one
+    of them, so a demo or a small app needs nothing but the server."""
+    target = files.get(request.path)
+    if target is None or request.method not in ("GET", "HEAD"):
+        return None
+    if isinstance(target, tuple):
+        ctype, body = target
+    else:
+        path = Path(target)
+        if not path.is_file():
+            return HttpResponse(404, [("Content-Type", "text/plain")], b"Not Found")
+        body = path.read_bytes()
+        ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if ctype.startswith("text/") or ctype == "application/javascript":
+            ctype += "; charset=utf-8"
+    return HttpResponse(200, [("Content-Type", ctype)], b"" if request.method == "HEAD" else body)
+
+
+class BuiltinServer:
+    """The built-in HTTP/WebSocket server serving one application in the running loop."""
+
+    def __init__(self, app: Servable) -> None:
+        self.app = app
+        self._http: HttpServer | None = None
+
+    async def listen(self, host: str = "127.0.0.1", port: int = 8000, *, sock: Any = None,
+                     ssl: Any = None) -> list[tuple[str, int]]:
+        """Start the application, then serve it; returns the bound addresses."""
+        await self.app.startup()
+        if self._http is None:
+            self._http = HttpServer(self.app.engine, extra=self.app.serve_extra, limits=self.app.limits, ssl=ssl)
+        return await self._http.listen(host, port, sock=sock)
+
+    @property
+    def http(self) -> HttpServer | None:
+        """The HTTP server while listening (its ``connections``, for tests and metrics)."""
+        return self._http
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Close every session cleanly (clients reconnect elsewhere), stop serving, and let
+        the application tear down."""
         if self._http is not None:
             http, self._http = self._http, None
             await http.close(timeout)
         else:
-            self.engine.close_all("server shutting down")
-        await self.teardown()
+            self.app.engine.close_all("server shutting down")
+        await self.app.teardown()
 
 
 def _install_uvloop() -> None:
@@ -113,7 +131,8 @@ def run(app: Servable, host: str = "127.0.0.1", port: int = 8000, *, log_level: 
         tune_gc()
 
     async def main() -> None:
-        addresses = await app.listen(host, port, ssl=ssl)
+        front = BuiltinServer(app)
+        addresses = await front.listen(host, port, ssl=ssl)
         for address in addresses:
             logger.info("socketeer listening on %s://%s:%d", "https" if ssl else "http", *address[:2])
         stop = asyncio.Event()
@@ -124,6 +143,6 @@ def run(app: Servable, host: str = "127.0.0.1", port: int = 8000, *, log_level: 
             await stop.wait()
         finally:
             logger.info("socketeer shutting down")
-            await app.shutdown()
+            await front.close()
 
     asyncio.run(main())

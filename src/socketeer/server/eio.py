@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from .._calls import Callback, Label, run
 from ..io.engine import Engine, EngineOptions, EngineSocket
-from ..io.serving import Servable
+from .serves import Serves
 
 __all__ = ["EngineIOServer"]
 
@@ -22,7 +22,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _OPTION_NAMES = frozenset(EngineOptions.__dataclass_fields__)
 
 
-class EngineIOServer(Servable):
+class EngineIOServer(Serves):
     """``@eio.on("connect" | "message" | "disconnect")`` handlers over one engine.
 
     Handlers may be plain functions or coroutines: ``connect(session)``,

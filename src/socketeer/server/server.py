@@ -16,7 +16,6 @@ from ..adapters.base import Adapter, InMemoryAdapter
 from ..engineio.packets import as_messages
 from ..engineio.session import SharedMessage
 from ..io.engine import Engine, EngineOptions, EngineSocket
-from ..io.serving import Servable
 from ..limits import DEFAULT_LIMITS, Limits
 from ..socketio import msgpack_parser
 from ..socketio import parser as parser_mod
@@ -24,6 +23,7 @@ from ..socketio.packets import RESERVED_EVENTS, Packet, PacketType
 from .broadcast import BroadcastOperator, Done, ThreadSafeOperator, collect_acks
 from .client import Client
 from .namespace import Namespace, ParentNamespace
+from .serves import Serves
 
 __all__ = ["RecoveryOptions", "Server"]
 
@@ -43,7 +43,7 @@ class RecoveryOptions:
     skip_middlewares: bool = True
 
 
-class Server(Servable):
+class Server(Serves):
     """A Socket.IO v4 server.
 
     Every Engine.IO option (``ping_interval``, ``ping_timeout``, ``max_http_buffer_size``,
