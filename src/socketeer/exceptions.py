@@ -8,7 +8,8 @@ errors, how the connection is closed because of it::
     │   ├── DecodeError                the peer sent something we cannot decode (its fault)
     │   │   ├── EngineIOPacketError    a bad Engine.IO packet           -> HTTP 400 / WS 1002
     │   │   ├── PayloadError           a bad long-polling payload       -> HTTP 400
-    │   │   └── SocketIOPacketError    a bad Socket.IO packet           -> "parse error" close
+    │   │   ├── SocketIOPacketError    a bad Socket.IO packet           -> "parse error" close
+    │   │   └── ClusterMessageError    a bad message from another node  -> logged and dropped
     │   ├── LimitExceeded              the peer went past a named limit (see ``limits.py``)
     │   │   ├── PayloadTooLarge        body or message over max_payload -> HTTP 413 / WS 1009
     │   │   ├── TooManyAttachments     over max_attachments             -> "parse error" close
@@ -29,6 +30,7 @@ from typing import Any
 
 __all__ = [
     "AckTimeout",
+    "ClusterMessageError",
     "ConnectionClosed",
     "ConnectionError",
     "ConnectionRefused",
@@ -73,6 +75,11 @@ class PayloadError(DecodeError):
 
 class SocketIOPacketError(DecodeError):
     """A malformed Socket.IO packet (the reference closes with reason "parse error")."""
+
+
+class ClusterMessageError(DecodeError):
+    """A message on the cluster's channels that is malformed or not meant for this node; the
+    adapter logs it and drops it, and the node serves on."""
 
 
 class LimitExceeded(ProtocolError):
