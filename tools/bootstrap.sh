@@ -2,7 +2,8 @@
 # Everything the tests and the demo need on a fresh Debian machine, installed only when missing:
 # a Python 3.11+ virtual environment with the package and its dev tools, the npm packages of the
 # interop tests (the official clients, also the demo page's browser bundle), Chromium for the
-# browser tests. (No test needs Redis yet: there is no Redis adapter so far.) With "all", also a
+# browser tests, redis-server for the cluster tests (they use the Redis on 127.0.0.1:6379 when one
+# answers, else start this one on a free port). With "all", also a
 # virtual environment per other supported Python found on the machine (.venv-3.12, .venv-3.13),
 # for the test matrix; the test command says which versions it could not find.
 # Safe to run again: each step is skipped when its result is already there and up to date.
@@ -84,5 +85,6 @@ if [ "$want" = demo ]; then  # the page uses the official browser client, from n
   exit 0
 fi
 command -v chromium >/dev/null 2>&1 || apt_install chromium
+command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 npm_packages
 matrix

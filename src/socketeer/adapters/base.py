@@ -137,7 +137,8 @@ class Adapter:
     async def close(self) -> None:
         """Called when the server shuts down."""
 
-    def server_count(self) -> int:
+    async def server_count(self) -> int:
+        """How many servers share this namespace (a broker has to be asked)."""
         return 1
 
     # -- rooms -------------------------------------------------------------------------------
