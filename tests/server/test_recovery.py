@@ -181,8 +181,9 @@ async def test_client_namespace_disconnect_is_not_recoverable(js: Any, serve: Se
         raw.close()
 
 
-async def test_recovery_expires(serve: Serve) -> None:
-    now = [1000.0]  # the server's clock, moved by the test instead of waited for
+async def gone_after_one_broadcast(serve: Serve, now: list[float]) -> tuple[str, dict[str, Any], str]:
+    """A recovering server on the clock ``now`` (moved by the test instead of waited for), and
+    a client that received one broadcast, then left: ``(url, its CONNECT answer, the offset)``."""
     io, url = await start(serve, connection_state_recovery={"max_disconnection_duration": 120},
                           clock=lambda: now[0])
     log = Log()
@@ -194,6 +195,12 @@ async def test_recovery_expires(serve: Serve) -> None:
     await raw.send_close()
     raw.close()
     await log.first("disconnect")
+    return url, first, offset
+
+
+async def test_recovery_expires(serve: Serve) -> None:
+    now = [1000.0]
+    url, first, offset = await gone_after_one_broadcast(serve, now)
     now[0] += 120.5  # max_disconnection_duration has passed
     again = await RawSocket.open(url)
     try:
@@ -209,17 +216,7 @@ async def test_recovery_expires(serve: Serve) -> None:
 async def test_recovery_horizon_follows_the_server_clock(serve: Serve) -> None:
     """Just inside max_disconnection_duration on the injected clock, the session is recovered."""
     now = [1000.0]
-    io, url = await start(serve, connection_state_recovery={"max_disconnection_duration": 120},
-                          clock=lambda: now[0])
-    log = Log()
-    recovering_app(io, log)
-    raw = await RawSocket.open(url)
-    first = await raw.connect()
-    io.emit("x", 1)
-    offset = orjson.loads((await raw.recv_text())[2:])[-1]
-    await raw.send_close()
-    raw.close()
-    await log.first("disconnect")
+    url, first, offset = await gone_after_one_broadcast(serve, now)
     now[0] += 119.5
     again = await RawSocket.open(url)
     try:
