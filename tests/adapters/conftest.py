@@ -52,3 +52,8 @@ def redis_url() -> Iterator[str]:
 def cluster_key() -> str:
     """A channel prefix of this test's own: the cluster tests share no channel."""
     return f"socketeer-test-{uuid.uuid4().hex[:12]}"
+
+
+from mixed_cluster import cluster  # noqa: E402  (the fixture, for every cluster test)
+
+__all__ = ["cluster", "cluster_key", "redis_url"]

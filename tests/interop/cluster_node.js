@@ -8,23 +8,33 @@
 //   "join" (room), ack                 -> socket.join(room), then ack()
 //   "server_side" (event, ...args)     -> io.serverSideEmit(event, ...args)
 //   "server_count", ack                -> ack(await io.of("/").adapter.serverCount())
-// and every server-side event it receives is re-emitted to its clients as
-// "from_server_side" [event, ...args]; "question" server-side events are answered with
-// {node: "node", args}.
+//   "emit_ack" (room|null, ms, event, ...args), ack -> io[.to(room)].timeout(ms).emit(...) ->
+//                                         ack({err, responses})
+//   "fetch" (room|null), ack           -> ack(sockets of io[.in(room)].fetchSockets(), as JSON)
+//   "remote" (sid, op, ...args), ack   -> the fetched socket `sid`: emit/join/leave/disconnect
+//   "sockets_join"/"sockets_leave" (room|null, rooms), "disconnect_sockets" (room|null, close)
+//   "set_data" (data), ack             -> socket.data = data
+//   "rooms_of", ack                    -> ack([...socket.rooms])
+//   "all_rooms", ack                   -> ack([...await io.of("/").adapter.allRooms()])
+//   "ss_ack" (event, ...args), ack     -> io.serverSideEmitWithAck(...) -> ack({err, responses})
+// Every server-side event it receives is re-emitted to its clients as "from_server_side"
+// [event, ...args]; "question" server-side events are answered with {node: "node", args}.
+// Each socket's disconnection is printed as a line {"disconnect": id, "reason": reason}.
+// A third argument sets requestsTimeout (ms).
 const http = require("http");
 const { Server } = require("socket.io");
 const { createAdapter } = require("@socket.io/redis-adapter");
 const { createClient } = require("redis");
 
 async function main() {
-  const [url, key] = process.argv.slice(2);
+  const [url, key, requestsTimeout] = process.argv.slice(2);
   const pub = createClient({ url });
   const sub = pub.duplicate();
   pub.on("error", (e) => console.error("redis pub", e.message));
   sub.on("error", (e) => console.error("redis sub", e.message));
   await Promise.all([pub.connect(), sub.connect()]);
   const srv = http.createServer();
-  const io = new Server(srv, { adapter: createAdapter(pub, sub, { key }) });
+  const io = new Server(srv, { adapter: createAdapter(pub, sub, { key, requestsTimeout: Number(requestsTimeout) || 5000 }) });
   io.on("connection", (socket) => {
     socket.on("emit", (event, ...args) => io.emit(event, ...args));
     socket.on("emit_to", (room, event, ...args) => io.to(room).emit(event, ...args));
@@ -33,6 +43,45 @@ async function main() {
     socket.on("join", (room, ack) => { socket.join(room); if (typeof ack === "function") ack(); });
     socket.on("server_side", (event, ...args) => io.serverSideEmit(event, ...args));
     socket.on("server_count", async (ack) => ack(await io.of("/").adapter.serverCount()));
+    const target = (room) => (room === null ? io : io.in(room));
+    socket.on("emit_ack", (room, ms, event, ...args) => {
+      const ack = args.pop();
+      target(room).timeout(ms).emit(event, ...args, (err, responses) =>
+        ack({ err: err ? err.message : null, responses }));
+    });
+    const details = (s) => ({ id: s.id, rooms: [...s.rooms].sort(), data: s.data,
+      auth: s.handshake.auth, query: s.handshake.query, address: s.handshake.address,
+      remote: !(s.server) });
+    socket.on("fetch", async (room, ack) => {
+      const found = await target(room).fetchSockets();
+      ack(found.map(details).sort((a, b) => (a.id < b.id ? -1 : 1)));
+    });
+    socket.on("remote", async (sid, op, ...args) => {
+      const ack = args.pop();
+      const found = (await io.fetchSockets()).find((s) => s.id === sid);
+      if (!found) return ack(false);
+      if (op === "emit") found.emit(...args);
+      else if (op === "join") found.join(args[0]);
+      else if (op === "leave") found.leave(args[0]);
+      else if (op === "disconnect") found.disconnect(args[0] === true);
+      ack(true);
+    });
+    socket.on("sockets_join", (room, rooms, ack) => { target(room).socketsJoin(rooms); if (ack) ack(); });
+    socket.on("sockets_leave", (room, rooms, ack) => { target(room).socketsLeave(rooms); if (ack) ack(); });
+    socket.on("disconnect_sockets", (room, close, ack) => { if (ack) ack(); target(room).disconnectSockets(close); });
+    socket.on("set_data", (data, ack) => { socket.data = data; ack(); });
+    socket.on("rooms_of", (ack) => ack([...socket.rooms].sort()));
+    socket.on("all_rooms", async (ack) => ack([...(await io.of("/").adapter.allRooms())].sort()));
+    socket.on("ss_ack", async (event, ...args) => {
+      const ack = args.pop();
+      try {
+        ack({ err: null, responses: await io.serverSideEmitWithAck(event, ...args) });
+      } catch (err) {
+        ack({ err: err.message, responses: err.responses ?? null });
+      }
+    });
+    socket.on("disconnect", (reason) =>
+      process.stdout.write(JSON.stringify({ disconnect: socket.id, reason }) + "\n"));
   });
   for (const event of ["hello", "question"]) {
     io.on(event, (...args) => {

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from ..server.socket import Socket
 
 __all__ = [
-    "Adapter", "BroadcastOptions", "InMemoryAdapter", "NamespacePort", "PersistedSession", "RestoredSession",
+    "Adapter", "BroadcastOptions", "InMemoryAdapter", "NamespacePort", "PersistedSession", "RemoteSocketDetails",
+    "RestoredSession",
 ]
 
 logger = logging.getLogger("socketeer.adapter")
@@ -54,6 +55,19 @@ class BroadcastOptions:
     #: Only this node's sockets (multi-node adapters honour it; one node ignores it).
     local: bool = False
     timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteSocketDetails:
+    """A socket of another node, as ``fetch_sockets`` learns it (the server wraps it in a
+    ``RemoteSocket`` whose methods act through the adapter)."""
+
+    id: str
+    #: Node's ``socket.handshake`` as JSON: headers, time, address, xdomain, secure, issued,
+    #: url, query, auth.
+    handshake: dict[str, Any]
+    rooms: frozenset[str]
+    data: Any
 
 
 @dataclass(slots=True)
@@ -104,6 +118,10 @@ class NamespacePort(Protocol):
     def forget_ack(self, ack_id: int) -> None:
         """Answers to ``ack_id`` that come later are dropped (their deadline passed)."""
 
+    def next_ack_id(self) -> int:
+        """A fresh ack id of this namespace (another node's broadcast with acks is delivered
+        under one, so it cannot collide with this node's own pending acks)."""
+
     def sockets(self, sids: Iterable[str]) -> list[Socket]:
         """The local sockets of these sids (for ``fetch_sockets`` and the like)."""
 
@@ -124,6 +142,9 @@ class Adapter:
     ``nsp`` is the namespace (its public API); ``port`` is all the adapter uses of it.
     """
 
+    #: How long a request to the other nodes waits for their answers, in seconds.
+    requests_timeout: float = 5.0
+
     def __init__(self, namespace: Namespace) -> None:
         self.nsp = namespace
         self.port: NamespacePort = namespace.port
@@ -140,6 +161,14 @@ class Adapter:
     async def server_count(self) -> int:
         """How many servers share this namespace (a broker has to be asked)."""
         return 1
+
+    async def sockets(self, rooms: Iterable[str] = ()) -> set[str]:
+        """The ids of the sockets in any of ``rooms`` (all sockets without rooms), on every node."""
+        return set(self.matching_sids(BroadcastOptions(rooms=frozenset(rooms))))
+
+    async def all_rooms(self) -> set[str]:
+        """Every room that has a member, on every node."""
+        return set(self.rooms)
 
     # -- rooms -------------------------------------------------------------------------------
     def add_all(self, sid: str, rooms: Iterable[str]) -> None:
@@ -224,7 +253,8 @@ class Adapter:
         on_count(self.port.deliver_expecting_ack(self.matching_sids(opts), items, packet.id, on_ack, opts.volatile))
 
     # -- server-side operations ----------------------------------------------------------------
-    async def fetch_sockets(self, opts: BroadcastOptions) -> list[Any]:
+    async def fetch_sockets(self, opts: BroadcastOptions) -> list[Socket | RemoteSocketDetails]:
+        """This node's matching sockets, and on a cluster the others' as ``RemoteSocketDetails``."""
         return list(self.local_sockets(opts))
 
     def add_sockets(self, opts: BroadcastOptions, rooms: list[str]) -> None:
@@ -241,7 +271,9 @@ class Adapter:
             sock.disconnect(close)
 
     def server_side_emit(self, args: list[Any], on_count: Callable[[int], None] | None = None,
-                         on_ack: Callable[[Any], None] | None = None) -> None:
+                         on_ack: Callable[[Any], None] | None = None, *, timeout: float | None = None) -> None:
+        """``[event, *args]`` to the other nodes; with ``on_count``, each answers once (through
+        ``on_ack``) and ``on_count`` learns how many will, within ``timeout`` seconds."""
         logger.info("server_side_emit(%r) on a single node: no other server to receive it", args[:1])
         if on_count is not None:
             on_count(0)

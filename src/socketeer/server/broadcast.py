@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .._calls import DONE, Done
-from ..adapters.base import BroadcastOptions
+from ..adapters.base import BroadcastOptions, RemoteSocketDetails
 from ..exceptions import AckTimeout
 from ..socketio.packets import RESERVED_EVENTS, Packet, PacketType
 
 if TYPE_CHECKING:
     from .namespace import Namespace
+    from .remote import RemoteSocket
+    from .socket import Socket
 
 __all__ = ["DONE", "BroadcastOperator", "Done", "collect_acks"]
 
@@ -34,20 +36,26 @@ async def collect_acks(
     timeout: float | None,
     what: str,
     on_timeout: Callable[[], None] | None = None,
+    servers: Callable[[], Awaitable[int]] | None = None,
+    message: Callable[[int, int | str], str] | None = None,
 ) -> list[Any]:
-    """Gather the answers of a send to many: ``start(on_count, on_ack)`` sends, and says how
-    many answers to expect through ``on_count``; each answer comes through ``on_ack``.
-    Raises ``AckTimeout`` carrying the answers that came when ``timeout`` runs out first."""
+    """Gather the answers of a send to many: ``start(on_count, on_ack)`` sends; each server
+    that delivered says through ``on_count`` how many answers to expect from its clients, and
+    each answer comes through ``on_ack``. ``servers()`` says how many servers will report a
+    count (one when absent); the wait ends when all of them did and every expected answer
+    came, as the reference's ``checkCompleteness``. Raises ``AckTimeout`` carrying the answers
+    that came when ``timeout`` runs out first."""
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     answers: list[Any] = []
-    expected: list[int] = []
+    counts: list[int] = []
+    servers_known = [1 if servers is None else -1]
 
     def check() -> None:
-        if expected and len(answers) >= expected[0] and not done.done():
+        if len(counts) == servers_known[0] and len(answers) >= sum(counts) and not done.done():
             done.set_result(None)
 
     def on_count(count: int) -> None:
-        expected.append(count)
+        counts.append(count)
         check()
 
     def on_ack(answer: Any) -> None:
@@ -56,12 +64,22 @@ async def collect_acks(
 
     start(on_count, on_ack)
     try:
-        await (done if timeout is None else asyncio.wait_for(done, timeout))
+        async with asyncio.timeout(timeout):
+            if servers is not None:
+                servers_known[0] = await servers()
+                check()
+            await done
     except TimeoutError:
         if on_timeout is not None:
             on_timeout()
-        raise AckTimeout(f"{len(answers)} of {expected[0] if expected else '?'} {what} "
-                         f"arrived within {timeout} s", list(answers)) from None
+        expected = sum(counts) if counts else "?"
+        if message is not None:
+            text = message(len(answers), expected)
+        else:
+            reported = servers_known[0] if servers_known[0] >= 0 else "?"
+            text = (f"{len(answers)} of {expected} {what} arrived within {timeout} s "
+                    f"({len(counts)} of {reported} servers reported)")
+        raise AckTimeout(text, list(answers)) from None
     return answers
 
 
@@ -129,14 +147,20 @@ class BroadcastOperator:
             # As the reference: the late ones are forgotten, so they hold nothing and answer nothing.
             self._nsp.port.forget_ack(ack_id)
 
+        adapter = self._nsp.adapter
         return await collect_acks(
-            lambda on_count, on_ack: self._nsp.adapter.broadcast_with_ack(packet, self._opts, on_count, on_ack),
+            lambda on_count, on_ack: adapter.broadcast_with_ack(packet, self._opts, on_count, on_ack),
             self._opts.timeout, f"acks for {event!r}", forget_late_ones,
+            None if self._opts.local else adapter.server_count,
         )
 
     # -- server-side operations -----------------------------------------------------------------
-    async def fetch_sockets(self) -> list[Any]:
-        return await self._nsp.adapter.fetch_sockets(self._opts)
+    async def fetch_sockets(self) -> list[Socket | RemoteSocket]:
+        """The matching sockets: this node's as ``Socket``, other nodes' as ``RemoteSocket``."""
+        from .remote import RemoteSocket  # it builds on this module
+
+        found = await self._nsp.adapter.fetch_sockets(self._opts)
+        return [s if not isinstance(s, RemoteSocketDetails) else RemoteSocket(self._nsp, s) for s in found]
 
     def sockets_join(self, rooms: str | Iterable[str]) -> Done:
         self._nsp.adapter.add_sockets(self._opts, sorted(_rooms(rooms)))

@@ -264,6 +264,9 @@ class Port:
     def forget_ack(self, ack_id: int) -> None:
         _sockets.forget_ack(self._nsp.sockets, ack_id)
 
+    def next_ack_id(self) -> int:
+        return self._nsp.next_ack_id()
+
     def sockets(self, sids: Iterable[str]) -> list[Socket]:
         sockets = self._nsp.sockets
         return [s for sid in sids if (s := sockets.get(sid)) is not None]

@@ -260,12 +260,17 @@ class Server(Serves):
         self.sockets.adapter.server_side_emit([event, *args])
         return DONE
 
-    async def server_side_emit_with_ack(self, event: str, *args: Any, timeout: float = 5.0) -> list[Any]:
-        """One answer per other node (an empty list on a single node)."""
+    async def server_side_emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> list[Any]:
+        """One answer per other node (an empty list on a single node); ``AckTimeout`` with the
+        answers that came (``.responses``) when ``timeout`` (by default the adapter's
+        ``requests_timeout``) runs out first, as Node rejects with ``err.responses``."""
         _check_event_name(event)
+        adapter = self.sockets.adapter
+        wait = adapter.requests_timeout if timeout is None else timeout
         return await collect_acks(
-            lambda on_count, on_ack: self.sockets.adapter.server_side_emit([event, *args], on_count, on_ack),
-            timeout, f"server-side answers to {event!r}",
+            lambda on_count, on_ack: adapter.server_side_emit([event, *args], on_count, on_ack, timeout=wait),
+            wait, f"server-side answers to {event!r}",
+            message=lambda came, expected: f"timeout reached: only {came} responses received out of {expected}",
         )
 
     # -- encoding ------------------------------------------------------------------------------

@@ -48,6 +48,30 @@ class Handshake:
     def time(self) -> str:
         return time.strftime("%a %b %d %Y %H:%M:%S GMT%z", time.localtime(self.issued / 1000))
 
+    def to_wire(self) -> dict[str, Any]:
+        """As a Node node sends a socket's handshake to the cluster (keys in its order)."""
+        return {"headers": self.headers, "time": self.time, "address": self.address, "xdomain": self.xdomain,
+                "secure": self.secure, "issued": self.issued, "url": self.url, "query": self.query,
+                "auth": self.auth}
+
+    @classmethod
+    def from_wire(cls, raw: dict[str, Any]) -> Handshake:
+        """Another node's socket's handshake; fields that are missing or of the wrong type
+        are left empty (the message came from outside)."""
+        def mapping(value: Any) -> dict[str, Any]:
+            return value if isinstance(value, dict) else {}
+
+        def text(value: Any) -> str:
+            return value if isinstance(value, str) else ""
+
+        issued = raw.get("issued")
+        return cls(
+            headers=mapping(raw.get("headers")), query=mapping(raw.get("query")), auth=mapping(raw.get("auth")),
+            address=text(raw.get("address")), url=text(raw.get("url")), secure=raw.get("secure") is True,
+            xdomain=raw.get("xdomain") is True,
+            issued=issued if isinstance(issued, int) and not isinstance(issued, bool) else 0,
+        )
+
 
 class Ack:
     """The ``ack`` a handler asks for to answer later; answers once, then does nothing."""
