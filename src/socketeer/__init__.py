@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import engineio
 from . import testing as testing  # socketeer.testing.serve(...) after a bare "import socketeer"
+from .adapters.emitter import Emitter
 from .client import Client, ClientSocket
 from .client.sync import SyncClient, connect
 from .exceptions import (
@@ -28,6 +29,7 @@ from .limits import Limits
 from .server.broadcast import BroadcastOperator
 from .server.eio import EngineIOServer
 from .server.namespace import Namespace
+from .server.remote import RemoteSocket
 from .server.server import Server
 from .server.socket import Handshake, Socket
 
@@ -46,6 +48,7 @@ __all__ = [
     "ConnectionError",
     "ConnectionRefused",
     "DecodeError",
+    "Emitter",
     "Handshake",
     "HandshakeError",
     "LimitExceeded",
@@ -53,6 +56,7 @@ __all__ = [
     "Namespace",
     "PayloadTooLarge",
     "ProtocolError",
+    "RemoteSocket",
     "Server",
     "Socket",
     "SocketeerError",

@@ -39,6 +39,8 @@ _REQUIRED_MODULES = (
     "socket.io",
     "engine.io-client",
     "socket.io-msgpack-parser",
+    "@socket.io/redis-adapter",
+    "@socket.io/redis-emitter",
 )
 
 # Binary payloads can be large; the default 64 KiB line limit is too small.

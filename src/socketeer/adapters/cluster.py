@@ -307,7 +307,9 @@ def decode_broadcast(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ClusterBro
 class ClusterRequest:
     """A request from another node, validated for its type."""
 
-    uid: str
+    #: The sender's node id; ``None`` from ``@socket.io/redis-emitter``'s join, leave and
+    #: disconnect requests, which carry none.
+    uid: str | None
     type: RequestType
     #: Present when the sender waits for answers.
     request_id: str | None = None
@@ -339,7 +341,7 @@ def decode_request(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ClusterReque
     if not isinstance(message, dict):
         raise ClusterMessageError("a request is an object")
     uid = message.get("uid")
-    if not isinstance(uid, str):
+    if uid is not None and not isinstance(uid, str):
         raise ClusterMessageError("the node uid is not a string")
     raw_type = message.get("type")
     try:

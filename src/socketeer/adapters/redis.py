@@ -461,6 +461,6 @@ class RedisNamespaceAdapter(InMemoryAdapter):
 
     def _respond_raw(self, request: ClusterRequest, data: bytes) -> None:
         channel = self.response_channel
-        if self.config.publish_on_specific_response_channel:
+        if self.config.publish_on_specific_response_channel and request.uid is not None:
             channel = response_channel(self.config.key, self.port.name, request.uid)
         self._queue(channel, data)

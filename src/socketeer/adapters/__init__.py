@@ -1,0 +1,16 @@
+"""Adapters: who is in which room, on one node (``InMemoryAdapter``, the default) or across a
+cluster over Redis (``RedisAdapter``), and ``Emitter`` for processes that only publish.
+
+    from socketeer.adapters import RedisAdapter
+    io = socketeer.Server(adapter=RedisAdapter(redis.asyncio.Redis.from_url(url)))
+
+Nothing here imports ``redis``: the client is the caller's (the ``redis`` extra installs it).
+"""
+
+from __future__ import annotations
+
+from .base import Adapter, BroadcastOptions, InMemoryAdapter, RemoteSocketDetails
+from .emitter import Emitter
+from .redis import RedisAdapter
+
+__all__ = ["Adapter", "BroadcastOptions", "Emitter", "InMemoryAdapter", "RedisAdapter", "RemoteSocketDetails"]
