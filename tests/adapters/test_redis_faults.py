@@ -41,7 +41,7 @@ async def test_redis_restarted_under_load(js: Any, private_redis: PrivateRedis, 
         await connect_to(js, "py1", url)
         await connect_to(js, "node1", node.url)
         total = 300
-        caplog.set_level(logging.ERROR, logger="socketeer.adapter.redis")
+        caplog.set_level(logging.ERROR, logger="socketeer.adapter")
 
         async def load() -> None:
             for i in range(total):
@@ -76,7 +76,7 @@ async def test_redis_restarted_under_load(js: Any, private_redis: PrivateRedis, 
               f"{len(failed)} logged publish failures")
         assert 0 < crossed < total  # some crossed before, some after; some were lost
         assert len(failed) <= lost  # at most one error per lost message, no storm
-        assert py.io.sockets.adapter._outbox.qsize() == 0  # nothing stuck behind
+        assert py.io.sockets.adapter.pending_publishes == 0  # nothing stuck behind
     finally:
         await node.stop()
         await py.io.shutdown(timeout=1)

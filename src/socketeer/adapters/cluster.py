@@ -106,13 +106,13 @@ def response_channel(key: str, nsp: str, uid: str | None = None) -> str:
     return f"{key}-response#{nsp}#" if uid is None else f"{key}-response#{nsp}#{uid}#"
 
 
-def _msgpack() -> Any:
+def msgpack_module() -> Any:
     from ..socketio import msgpack_parser
 
     return msgpack_parser.require()
 
 
-def _flags(opts: BroadcastOptions) -> dict[str, Any]:
+def encode_flags(opts: BroadcastOptions) -> dict[str, Any]:
     """The flags Node's BroadcastOperator sets, in the order it sets them."""
     flags: dict[str, Any] = {}
     if opts.volatile:
@@ -137,13 +137,13 @@ def _raw_packet(packet: Packet) -> dict[str, Any]:
 def _raw_opts(opts: BroadcastOptions, flags: bool = True) -> dict[str, Any]:
     raw: dict[str, Any] = {"rooms": sorted(opts.rooms), "except": sorted(opts.except_rooms)}
     if flags:
-        raw["flags"] = _flags(opts)
+        raw["flags"] = encode_flags(opts)
     return raw
 
 
 def encode_broadcast(uid: str, packet: Packet, opts: BroadcastOptions) -> bytes:
     """The message Node's adapter publishes for ``broadcast(packet, opts)``."""
-    packed: bytes = _msgpack().packb([uid, _raw_packet(packet), _raw_opts(opts)], use_bin_type=True)
+    packed: bytes = msgpack_module().packb([uid, _raw_packet(packet), _raw_opts(opts)], use_bin_type=True)
     return packed
 
 
@@ -161,7 +161,7 @@ def encode_request(uid: str, kind: RequestType, request_id: str | None = None, *
         assert packet is not None and opts is not None
         obj["packet"] = _raw_packet(packet)
         obj["opts"] = _raw_opts(opts)
-        packed: bytes = _msgpack().packb(obj, use_bin_type=True)
+        packed: bytes = msgpack_module().packb(obj, use_bin_type=True)
         return packed
     if opts is not None:
         obj["opts"] = _raw_opts(opts, flags=False)
@@ -182,7 +182,7 @@ def encode_response(request_id: str, kind: RequestType, **fields: Any) -> bytes:
         return orjson.dumps({"requestId": request_id, **fields})
     obj = {"type": int(kind), "requestId": request_id, **fields}
     if kind is RequestType.BROADCAST_ACK:
-        packed: bytes = _msgpack().packb(obj, use_bin_type=True)
+        packed: bytes = msgpack_module().packb(obj, use_bin_type=True)
         return packed
     return orjson.dumps(obj)
 
@@ -210,7 +210,7 @@ def _check_depth(value: Any, depth: int, limit: int) -> None:
             _check_depth(item, depth + 1, limit)
 
 
-def _load(data: bytes, limits: Limits, json_allowed: bool) -> Any:
+def load_message(data: bytes, limits: Limits, json_allowed: bool) -> Any:
     """Bytes from Redis as a value: size-checked, JSON (first byte ``{``, as Node decides) or
     msgpack, depth-checked."""
     limit = limits.max_payload
@@ -225,7 +225,7 @@ def _load(data: bytes, limits: Limits, json_allowed: bool) -> Any:
         try:
             # Every buffer inside is bounded by the message's length, checked above; msgpack
             # itself refuses nesting past its stack (StackError, a ValueError).
-            message = _msgpack().unpackb(data, raw=False, strict_map_key=False, ext_hook=_undefined)
+            message = msgpack_module().unpackb(data, raw=False, strict_map_key=False, ext_hook=_undefined)
         except ClusterMessageError:
             raise
         except Exception as exc:  # msgpack raises several types for bad input
@@ -235,10 +235,10 @@ def _load(data: bytes, limits: Limits, json_allowed: bool) -> Any:
 
 
 def _rooms(value: Any, what: str) -> frozenset[str]:
-    return frozenset(_room_list(value, what))
+    return frozenset(decode_rooms(value, what))
 
 
-def _room_list(value: Any, what: str) -> list[str]:
+def decode_rooms(value: Any, what: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list):
@@ -251,7 +251,7 @@ def _room_list(value: Any, what: str) -> list[str]:
     return rooms
 
 
-def _packet(obj: Any) -> Packet:
+def decode_packet(obj: Any) -> Packet:
     if not isinstance(obj, dict):
         raise ClusterMessageError("the packet is not an object")
     ptype = obj.get("type")
@@ -269,7 +269,7 @@ def _packet(obj: Any) -> Packet:
     return Packet(PacketType.EVENT, nsp, args, ack_id)
 
 
-def _options(raw_opts: Any) -> BroadcastOptions:
+def decode_options(raw_opts: Any) -> BroadcastOptions:
     if not isinstance(raw_opts, dict):
         raise ClusterMessageError("opts is not an object")
     flags = raw_opts.get("flags")
@@ -292,7 +292,7 @@ def _options(raw_opts: Any) -> BroadcastOptions:
 
 def decode_broadcast(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ClusterBroadcast:
     """A broadcast message from another node, validated; ``ClusterMessageError`` otherwise."""
-    message = _load(data, limits, json_allowed=False)
+    message = load_message(data, limits, json_allowed=False)
     if not isinstance(message, list) or len(message) < 3:
         raise ClusterMessageError("a broadcast is an array [uid, packet, opts]")
     uid, obj, raw_opts = message[0], message[1], message[2]
@@ -300,7 +300,7 @@ def decode_broadcast(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ClusterBro
         raise ClusterMessageError("the node uid is not a string")
     if not isinstance(obj, dict) or not isinstance(raw_opts, dict):
         raise ClusterMessageError("packet and opts must be objects")
-    return ClusterBroadcast(uid, _packet(obj), _options(raw_opts))
+    return ClusterBroadcast(uid, decode_packet(obj), decode_options(raw_opts))
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +327,7 @@ class ClusterRequest:
     room: str | None = None
 
 
-def _request_id(value: Any, required: bool) -> str | None:
+def decode_request_id(value: Any, required: bool) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str | int) or isinstance(value, bool):
@@ -337,7 +337,7 @@ def _request_id(value: Any, required: bool) -> str | None:
 
 def decode_request(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ClusterRequest:
     """A message from the request channel, validated; ``ClusterMessageError`` otherwise."""
-    message = _load(data, limits, json_allowed=True)
+    message = load_message(data, limits, json_allowed=True)
     if not isinstance(message, dict):
         raise ClusterMessageError("a request is an object")
     uid = message.get("uid")
@@ -352,36 +352,36 @@ def decode_request(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ClusterReque
         raise ClusterMessageError(f"unknown request type {message.get('type')!r}") from None
     rid = message.get("requestId")
     if kind in (RequestType.SOCKETS, RequestType.ALL_ROOMS, RequestType.REMOTE_FETCH, RequestType.BROADCAST):
-        request_id = _request_id(rid, required=True)
+        request_id = decode_request_id(rid, required=True)
     else:
-        request_id = _request_id(rid, required=False)
+        request_id = decode_request_id(rid, required=False)
     if kind is RequestType.SOCKETS:
-        return ClusterRequest(uid, kind, request_id, rooms=_room_list(message.get("rooms"), "rooms"))
+        return ClusterRequest(uid, kind, request_id, rooms=decode_rooms(message.get("rooms"), "rooms"))
     if kind is RequestType.ALL_ROOMS:
         return ClusterRequest(uid, kind, request_id)
     if kind in (RequestType.REMOTE_JOIN, RequestType.REMOTE_LEAVE, RequestType.REMOTE_DISCONNECT):
         close = message.get("close") is True
         if message.get("opts") is not None:
-            rooms = [] if kind is RequestType.REMOTE_DISCONNECT else _room_list(message.get("rooms"), "rooms")
-            return ClusterRequest(uid, kind, request_id, rooms=rooms, opts=_options(message["opts"]), close=close)
+            rooms = [] if kind is RequestType.REMOTE_DISCONNECT else decode_rooms(message.get("rooms"), "rooms")
+            return ClusterRequest(uid, kind, request_id, rooms=rooms, opts=decode_options(message["opts"]), close=close)
         sid = message.get("sid")
         room = message.get("room")
         if not isinstance(sid, str):
             raise ClusterMessageError("a single-socket request without a sid")
         if kind is not RequestType.REMOTE_DISCONNECT:
-            room = _room_list([room], "room")[0]
+            room = decode_rooms([room], "room")[0]
         return ClusterRequest(uid, kind, request_id, close=close, sid=sid,
                               room=room if isinstance(room, str) else None)
     if kind is RequestType.REMOTE_FETCH:
-        return ClusterRequest(uid, kind, request_id, opts=_options(message.get("opts")))
+        return ClusterRequest(uid, kind, request_id, opts=decode_options(message.get("opts")))
     if kind is RequestType.SERVER_SIDE_EMIT:
         args = message.get("data")
         if not isinstance(args, list) or not args or not isinstance(args[0], str):
             raise ClusterMessageError("a server-side emit's data is not [event, ...args]")
         return ClusterRequest(uid, kind, request_id, data=args)
     if kind is RequestType.BROADCAST:
-        return ClusterRequest(uid, kind, request_id, opts=_options(message.get("opts")),
-                              packet=_packet(message.get("packet")))
+        return ClusterRequest(uid, kind, request_id, opts=decode_options(message.get("opts")),
+                              packet=decode_packet(message.get("packet")))
     raise ClusterMessageError(f"{kind.name} is an answer, not a request")
 
 
@@ -398,10 +398,10 @@ class ClusterResponse:
 def decode_response(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ClusterResponse:
     """A message from a response channel: an object with a ``requestId``. Its other fields
     are checked by the pending request it answers (``PendingRequest.accept``)."""
-    message = _load(data, limits, json_allowed=True)
+    message = load_message(data, limits, json_allowed=True)
     if not isinstance(message, dict):
         raise ClusterMessageError("a response is an object")
-    request_id = _request_id(message.get("requestId"), required=True)
+    request_id = decode_request_id(message.get("requestId"), required=True)
     assert request_id is not None
     kind = message.get("type")
     try:
@@ -424,7 +424,7 @@ def _details(value: Any) -> RemoteSocketDetails:
         handshake = {}
     if not isinstance(handshake, dict):
         raise ClusterMessageError("a fetched socket's handshake is not an object")
-    return RemoteSocketDetails(sid, handshake, frozenset(_room_list(value.get("rooms"), "rooms")), value.get("data"))
+    return RemoteSocketDetails(sid, handshake, frozenset(decode_rooms(value.get("rooms"), "rooms")), value.get("data"))
 
 
 class PendingRequest:
@@ -479,7 +479,7 @@ class PendingRequest:
                 raise ClusterMessageError("SOCKETS answer without a list of ids")
             self.result.update(sockets)
         elif kind is RequestType.ALL_ROOMS:
-            self.result.update(_room_list(raw.get("rooms"), "rooms"))
+            self.result.update(decode_rooms(raw.get("rooms"), "rooms"))
         elif kind is RequestType.REMOTE_FETCH:
             sockets = raw.get("sockets")
             if not isinstance(sockets, list):

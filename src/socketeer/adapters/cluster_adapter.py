@@ -1,0 +1,230 @@
+"""The cluster protocol of ``socket.io-adapter``'s ``ClusterAdapter``, Sans-I/O: the messages
+the sharded Redis adapter (``createShardedAdapter``) and the Redis streams adapter carry.
+
+Each message is one object ``{type, data, uid, nsp}`` (``data`` absent for heartbeats), JSON
+unless its type may carry binary and its data does, then msgpack (``notepack.io``): the
+sharded adapter's ``encode``. Requests and answers share the shape; an answer goes to the
+asking node alone. The types (``MessageType``) differ from the classic adapter's request
+types, so they are mapped here onto the classic ``ClusterRequest``/``ClusterResponse`` the
+node logic already handles (``adapters/clustered.py``): one node, two dialects.
+
+Everything decoded is validated; anything malformed raises ``ClusterMessageError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+import orjson
+
+from ..exceptions import ClusterMessageError
+from ..limits import DEFAULT_LIMITS, Limits
+from ..socketio.packets import Packet
+from .base import BroadcastOptions
+from .cluster import (
+    ClusterRequest,
+    ClusterResponse,
+    RequestType,
+    decode_options,
+    decode_packet,
+    decode_request_id,
+    decode_rooms,
+    encode_flags,
+    load_message,
+    msgpack_module,
+)
+
+__all__ = [
+    "ClusterMessage",
+    "MessageType",
+    "decode_message",
+    "encode_message",
+    "has_binary",
+    "request_message",
+    "response_message",
+]
+
+
+class MessageType(IntEnum):
+    """``socket.io-adapter``'s ``MessageType``."""
+
+    INITIAL_HEARTBEAT = 1
+    HEARTBEAT = 2
+    BROADCAST = 3
+    SOCKETS_JOIN = 4
+    SOCKETS_LEAVE = 5
+    DISCONNECT_SOCKETS = 6
+    FETCH_SOCKETS = 7
+    FETCH_SOCKETS_RESPONSE = 8
+    SERVER_SIDE_EMIT = 9
+    SERVER_SIDE_EMIT_RESPONSE = 10
+    BROADCAST_CLIENT_COUNT = 11
+    BROADCAST_ACK = 12
+    ADAPTER_CLOSE = 13
+
+
+#: The types whose data may hold binary values (sent as msgpack when it does).
+_MAY_HOLD_BINARY = frozenset({MessageType.BROADCAST, MessageType.BROADCAST_ACK, MessageType.FETCH_SOCKETS_RESPONSE,
+                              MessageType.SERVER_SIDE_EMIT, MessageType.SERVER_SIDE_EMIT_RESPONSE})
+
+_RESPONSES = frozenset({MessageType.FETCH_SOCKETS_RESPONSE, MessageType.SERVER_SIDE_EMIT_RESPONSE,
+                        MessageType.BROADCAST_CLIENT_COUNT, MessageType.BROADCAST_ACK})
+
+
+def has_binary(value: Any) -> bool:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return True
+    if isinstance(value, list | tuple):
+        return any(has_binary(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_binary(v) for v in value.values())
+    return False
+
+
+def encode_message(uid: str, nsp: str, kind: MessageType, data: dict[str, Any] | None = None) -> bytes:
+    """A message as the sharded adapter writes it: keys ``type, data, uid, nsp`` in that order."""
+    obj: dict[str, Any] = {"type": int(kind)}
+    if data is not None:
+        obj["data"] = data
+    obj["uid"] = uid
+    obj["nsp"] = nsp
+    if kind in _MAY_HOLD_BINARY and has_binary(data):
+        packed: bytes = msgpack_module().packb(obj, use_bin_type=True)
+        return packed
+    return orjson.dumps(obj)
+
+
+def _raw_opts(opts: BroadcastOptions) -> dict[str, Any]:
+    return {"rooms": sorted(opts.rooms), "except": sorted(opts.except_rooms), "flags": encode_flags(opts)}
+
+
+def _raw_packet(packet: Packet) -> dict[str, Any]:
+    # Node's ClusterAdapter publishes the packet before the in-memory adapter stamps its nsp.
+    obj: dict[str, Any] = {"type": int(packet.type), "data": packet.data}
+    if packet.id is not None:
+        obj["id"] = packet.id
+    return obj
+
+
+def request_message(uid: str, nsp: str, kind: RequestType, request_id: str | None = None, *,
+                    opts: BroadcastOptions | None = None, rooms: list[str] | None = None,
+                    close: bool | None = None, data: list[Any] | None = None,
+                    packet: Packet | None = None) -> tuple[MessageType, bytes]:
+    """A request of this node, named as the classic adapter names it, in this dialect."""
+    body: dict[str, Any]
+    if kind is RequestType.BROADCAST:
+        assert packet is not None and opts is not None
+        body = {"packet": _raw_packet(packet)}
+        if request_id is not None:
+            body["requestId"] = request_id
+        body["opts"] = _raw_opts(opts)
+        mtype = MessageType.BROADCAST
+    elif kind in (RequestType.REMOTE_JOIN, RequestType.REMOTE_LEAVE):
+        assert opts is not None
+        body = {"opts": _raw_opts(opts), "rooms": rooms or []}
+        mtype = MessageType.SOCKETS_JOIN if kind is RequestType.REMOTE_JOIN else MessageType.SOCKETS_LEAVE
+    elif kind is RequestType.REMOTE_DISCONNECT:
+        assert opts is not None
+        body = {"opts": _raw_opts(opts), "close": bool(close)}
+        mtype = MessageType.DISCONNECT_SOCKETS
+    elif kind is RequestType.REMOTE_FETCH:
+        assert opts is not None and request_id is not None
+        body = {"opts": _raw_opts(opts), "requestId": request_id}
+        mtype = MessageType.FETCH_SOCKETS
+    elif kind is RequestType.SERVER_SIDE_EMIT:
+        body = {} if request_id is None else {"requestId": request_id}
+        body["packet"] = data or []
+        mtype = MessageType.SERVER_SIDE_EMIT
+    else:
+        raise ValueError(f"{kind.name} has no ClusterAdapter message")
+    return mtype, encode_message(uid, nsp, mtype, body)
+
+
+def response_message(uid: str, nsp: str, request_id: str, kind: RequestType, **fields: Any) -> bytes:
+    """An answer of this node (classic names in, this dialect out)."""
+    if kind is RequestType.REMOTE_FETCH:
+        return encode_message(uid, nsp, MessageType.FETCH_SOCKETS_RESPONSE,
+                              {"requestId": request_id, "sockets": fields["sockets"]})
+    if kind is RequestType.SERVER_SIDE_EMIT:
+        return encode_message(uid, nsp, MessageType.SERVER_SIDE_EMIT_RESPONSE,
+                              {"requestId": request_id, "packet": fields.get("data")})
+    if kind is RequestType.BROADCAST_CLIENT_COUNT:
+        return encode_message(uid, nsp, MessageType.BROADCAST_CLIENT_COUNT,
+                              {"requestId": request_id, "clientCount": fields["clientCount"]})
+    if kind is RequestType.BROADCAST_ACK:
+        return encode_message(uid, nsp, MessageType.BROADCAST_ACK,
+                              {"requestId": request_id, "packet": fields.get("packet")})
+    raise ValueError(f"{kind.name} is not answered in this dialect")
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterMessage:
+    """A message from another node: exactly one of ``request`` (to act on; a BROADCAST
+    without ``request_id`` is a plain broadcast) and ``response`` (to a request of this
+    node's), or neither for heartbeats and ``ADAPTER_CLOSE``."""
+
+    type: MessageType
+    uid: str
+    nsp: str
+    request: ClusterRequest | None = None
+    response: ClusterResponse | None = None
+
+
+def decode_message(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ClusterMessage:
+    """A message from another node, validated; ``ClusterMessageError`` otherwise."""
+    message = load_message(data, limits, json_allowed=True)
+    if not isinstance(message, dict):
+        raise ClusterMessageError("a message is an object")
+    raw_type = message.get("type")
+    try:
+        if isinstance(raw_type, bool) or not isinstance(raw_type, int):
+            raise ValueError(raw_type)
+        mtype = MessageType(raw_type)
+    except ValueError:
+        raise ClusterMessageError(f"unknown message type {raw_type!r}") from None
+    uid = message.get("uid")
+    nsp = message.get("nsp")
+    if not isinstance(uid, str):
+        raise ClusterMessageError("the node uid is not a string")
+    if not isinstance(nsp, str) or not nsp.startswith("/"):
+        raise ClusterMessageError(f"bad namespace {nsp!r}")
+    if mtype in (MessageType.INITIAL_HEARTBEAT, MessageType.HEARTBEAT, MessageType.ADAPTER_CLOSE):
+        return ClusterMessage(mtype, uid, nsp)
+    body = message.get("data")
+    if not isinstance(body, dict):
+        raise ClusterMessageError(f"a {mtype.name} message without data")
+    if mtype in _RESPONSES:
+        request_id = decode_request_id(body.get("requestId"), required=True)
+        assert request_id is not None
+        if mtype is MessageType.FETCH_SOCKETS_RESPONSE:
+            response = ClusterResponse(request_id, None, {"sockets": body.get("sockets")})
+        elif mtype is MessageType.SERVER_SIDE_EMIT_RESPONSE:
+            response = ClusterResponse(request_id, RequestType.SERVER_SIDE_EMIT, {"data": body.get("packet")})
+        elif mtype is MessageType.BROADCAST_CLIENT_COUNT:
+            response = ClusterResponse(request_id, RequestType.BROADCAST_CLIENT_COUNT,
+                                       {"clientCount": body.get("clientCount")})
+        else:
+            response = ClusterResponse(request_id, RequestType.BROADCAST_ACK, {"packet": body.get("packet")})
+        return ClusterMessage(mtype, uid, nsp, response=response)
+    request_id = decode_request_id(body.get("requestId"), required=mtype is MessageType.FETCH_SOCKETS)
+    if mtype is MessageType.BROADCAST:
+        packet = decode_packet({"nsp": nsp, **body["packet"]} if isinstance(body.get("packet"), dict) else None)
+        request = ClusterRequest(uid, RequestType.BROADCAST, request_id, opts=decode_options(body.get("opts")),
+                                 packet=packet)
+    elif mtype in (MessageType.SOCKETS_JOIN, MessageType.SOCKETS_LEAVE):
+        kind = RequestType.REMOTE_JOIN if mtype is MessageType.SOCKETS_JOIN else RequestType.REMOTE_LEAVE
+        request = ClusterRequest(uid, kind, None, rooms=decode_rooms(body.get("rooms"), "rooms"),
+                                 opts=decode_options(body.get("opts")))
+    elif mtype is MessageType.DISCONNECT_SOCKETS:
+        request = ClusterRequest(uid, RequestType.REMOTE_DISCONNECT, None, opts=decode_options(body.get("opts")),
+                                 close=body.get("close") is True)
+    elif mtype is MessageType.FETCH_SOCKETS:
+        request = ClusterRequest(uid, RequestType.REMOTE_FETCH, request_id, opts=decode_options(body.get("opts")))
+    else:
+        args = body.get("packet")
+        if not isinstance(args, list) or not args or not isinstance(args[0], str):
+            raise ClusterMessageError("a server-side emit's packet is not [event, ...args]")
+        request = ClusterRequest(uid, RequestType.SERVER_SIDE_EMIT, request_id, data=args)
+    return ClusterMessage(mtype, uid, nsp, request=request)
