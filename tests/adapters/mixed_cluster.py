@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
 import socketeer
 from socketeer.adapters.redis import RedisAdapter
+from socketeer.adapters.redis_sharded import ShardedRedisAdapter
 from socketeer.exceptions import AckTimeout
 from socketeer.server.remote import RemoteSocket
 
@@ -40,9 +42,10 @@ class NodeNode:
                          asyncio.get_running_loop().create_task(self._read_stderr())]
 
     @classmethod
-    async def start(cls, redis_url: str, key: str, requests_timeout_ms: int = 5000) -> NodeNode:
+    async def start(cls, redis_url: str, key: str, requests_timeout_ms: int = 5000,
+                    flavour: str = "classic") -> NodeNode:
         proc = await asyncio.create_subprocess_exec(
-            "node", str(INTEROP / "cluster_node.js"), redis_url, key, str(requests_timeout_ms),
+            "node", str(INTEROP / "cluster_node.js"), redis_url, key, str(requests_timeout_ms), flavour,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 15)
@@ -91,9 +94,14 @@ class PythonNode:
     disconnects: list[tuple[str, str]] = field(default_factory=list)
 
 
-def python_node(client: Any, key: str, **options: Any) -> PythonNode:
-    """A socketeer node with the commands of ``cluster_node.js``."""
-    io = socketeer.Server(adapter=RedisAdapter(client, key=key, **options))
+def python_node(client: Any, key: str, flavour: str = "classic", **options: Any) -> PythonNode:
+    """A socketeer node with the commands of ``cluster_node.js`` (``flavour`` as there)."""
+    if flavour.startswith("sharded:"):
+        mode = flavour.removeprefix("sharded:")
+        adapter: Any = ShardedRedisAdapter(client, channel_prefix=key, subscription_mode=mode, **options)  # type: ignore[arg-type]
+    else:
+        adapter = RedisAdapter(client, key=key, **options)
+    io = socketeer.Server(adapter=adapter)
     node = PythonNode(io)
 
     def target(room: str | None) -> Any:
@@ -205,6 +213,7 @@ class Cluster:
     node: NodeNode
     python_url: str
     redis: Any
+    flavour: str
 
     @property
     def node_url(self) -> str:
@@ -217,16 +226,22 @@ async def counted(adapter: Any, servers: int) -> None:
             await asyncio.sleep(0.02)
 
 
-@pytest_asyncio.fixture
-async def cluster(redis_url: str, cluster_key: str, serve: Any) -> AsyncIterator[Cluster]:
-    """One node of each kind on the same Redis and key, each counting both."""
+#: The flavours every mixed-cluster test runs in.
+FLAVOURS = ["classic", "sharded:dynamic"]
+
+
+@pytest_asyncio.fixture(params=FLAVOURS)
+async def cluster(request: pytest.FixtureRequest, redis_url: str, cluster_key: str,
+                  serve: Any) -> AsyncIterator[Cluster]:
+    """One node of each kind on the same Redis and key, each counting both, for each flavour."""
+    flavour: str = request.param
     client = aioredis.Redis.from_url(redis_url)
-    python = python_node(client, cluster_key, requests_timeout=2.0)
+    python = python_node(client, cluster_key, flavour, requests_timeout=2.0)
     python_url = await serve(python.io)
-    node = await NodeNode.start(redis_url, cluster_key, requests_timeout_ms=2000)
+    node = await NodeNode.start(redis_url, cluster_key, requests_timeout_ms=2000, flavour=flavour)
     try:
         await counted(python.io.sockets.adapter, 2)
-        yield Cluster(python, node, python_url, client)
+        yield Cluster(python, node, python_url, client, flavour)
     finally:
         await node.stop()
         await python.io.shutdown(timeout=1)

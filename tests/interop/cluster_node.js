@@ -20,21 +20,25 @@
 // Every server-side event it receives is re-emitted to its clients as "from_server_side"
 // [event, ...args]; "question" server-side events are answered with {node: "node", args}.
 // Each socket's disconnection is printed as a line {"disconnect": id, "reason": reason}.
-// A third argument sets requestsTimeout (ms).
+// A third argument sets requestsTimeout (ms); a fourth picks the flavour: "classic" (the
+// default) or "sharded:<subscriptionMode>" (createShardedAdapter, KEY as its channelPrefix).
 const http = require("http");
 const { Server } = require("socket.io");
-const { createAdapter } = require("@socket.io/redis-adapter");
+const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
 const { createClient } = require("redis");
 
 async function main() {
-  const [url, key, requestsTimeout] = process.argv.slice(2);
+  const [url, key, requestsTimeout, flavour = "classic"] = process.argv.slice(2);
   const pub = createClient({ url });
   const sub = pub.duplicate();
   pub.on("error", (e) => console.error("redis pub", e.message));
   sub.on("error", (e) => console.error("redis sub", e.message));
   await Promise.all([pub.connect(), sub.connect()]);
   const srv = http.createServer();
-  const io = new Server(srv, { adapter: createAdapter(pub, sub, { key, requestsTimeout: Number(requestsTimeout) || 5000 }) });
+  const adapter = flavour.startsWith("sharded:")
+    ? createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode: flavour.slice("sharded:".length) })
+    : createAdapter(pub, sub, { key, requestsTimeout: Number(requestsTimeout) || 5000 });
+  const io = new Server(srv, { adapter });
   io.on("connection", (socket) => {
     socket.on("emit", (event, ...args) => io.emit(event, ...args));
     socket.on("emit_to", (room, event, ...args) => io.to(room).emit(event, ...args));

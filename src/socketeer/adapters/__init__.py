@@ -12,5 +12,7 @@ from __future__ import annotations
 from .base import Adapter, BroadcastOptions, InMemoryAdapter, RemoteSocketDetails
 from .emitter import Emitter
 from .redis import RedisAdapter
+from .redis_sharded import ShardedRedisAdapter
 
-__all__ = ["Adapter", "BroadcastOptions", "Emitter", "InMemoryAdapter", "RedisAdapter", "RemoteSocketDetails"]
+__all__ = ["Adapter", "BroadcastOptions", "Emitter", "InMemoryAdapter", "RedisAdapter", "RemoteSocketDetails",
+           "ShardedRedisAdapter"]

@@ -99,11 +99,11 @@ class ClusterNamespaceAdapter(InMemoryAdapter):
         tasks = [*self._tasks, *self._background]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        if tasks:
+            # Bounded: a client library that swallows a cancellation must not hang shutdown.
+            _, stuck = await asyncio.wait(tasks, timeout=2.0)
+            for task in stuck:
+                logger.error("a task of the %s adapter did not stop: %r", self.port.name, task)
         self._tasks = []
 
     # -- publishing --------------------------------------------------------------------------
@@ -115,6 +115,8 @@ class ClusterNamespaceAdapter(InMemoryAdapter):
                          self.max_pending_publishes, item[0])
 
     async def _drain(self) -> None:
+        me = asyncio.current_task()
+        assert me is not None
         while True:
             item = await self._outbox.get()
             try:
@@ -123,6 +125,9 @@ class ClusterNamespaceAdapter(InMemoryAdapter):
                 raise
             except Exception as exc:
                 logger.error("publishing to %s failed: %s", item[0], exc)
+            if me.cancelling():
+                # redis-py's (un)subscribe calls can swallow a cancellation: honour it here.
+                raise asyncio.CancelledError
 
     @property
     def pending_publishes(self) -> int:
