@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "client": "bench.client_load",
     "fanout": "bench.fanout",
     "floor": "bench.floor",
+    "cluster": "bench.cluster",
 }
 
 
