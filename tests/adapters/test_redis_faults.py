@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from conftest import PrivateRedis
-from mixed_cluster import NodeNode, connect_to, counted, emit, python_node, received
+from mixed_cluster import FLAVOURS, NodeNode, connect_to, counted, emit, python_node, received
 
 from socketeer.adapters.base import BroadcastOptions
 from socketeer.adapters.cluster import (
@@ -30,12 +30,13 @@ from socketeer.exceptions import AckTimeout
 from socketeer.socketio.packets import Packet, PacketType
 
 
+@pytest.mark.parametrize("flavour", FLAVOURS)
 async def test_redis_restarted_under_load(js: Any, private_redis: PrivateRedis, cluster_key: str, serve: Any,
-                                          caplog: pytest.LogCaptureFixture) -> None:
+                                          caplog: pytest.LogCaptureFixture, flavour: str) -> None:
     client = aioredis.Redis.from_url(private_redis.url)
-    py = python_node(client, cluster_key, requests_timeout=1.0)
+    py = python_node(client, cluster_key, flavour, requests_timeout=1.0)
     url = await serve(py.io)
-    node = await NodeNode.start(private_redis.url, cluster_key)
+    node = await NodeNode.start(private_redis.url, cluster_key, flavour=flavour)
     try:
         await counted(py.io.sockets.adapter, 2)
         await connect_to(js, "py1", url)
@@ -72,8 +73,8 @@ async def test_redis_restarted_under_load(js: Any, private_redis: PrivateRedis, 
         crossed = sum(1 for e in js.events.get("node1", []) if e.get("event") == "tick")
         lost = total - crossed
         failed = [r for r in caplog.records if "publishing" in r.getMessage() and "failed" in r.getMessage()]
-        print(f"\nRedis restart under load: {crossed} of {total} cross-node broadcasts arrived, {lost} lost, "
-              f"{len(failed)} logged publish failures")
+        print(f"\nRedis restart under load ({flavour}): {crossed} of {total} cross-node broadcasts arrived, "
+              f"{lost} lost, {len(failed)} logged publish failures")
         assert 0 < crossed < total  # some crossed before, some after; some were lost
         assert len(failed) <= lost  # at most one error per lost message, no storm
         assert py.io.sockets.adapter.pending_publishes == 0  # nothing stuck behind
@@ -83,13 +84,14 @@ async def test_redis_restarted_under_load(js: Any, private_redis: PrivateRedis, 
         await client.aclose()
 
 
+@pytest.mark.parametrize("flavour", FLAVOURS)
 async def test_a_frozen_then_killed_node(js: Any, private_redis: PrivateRedis, cluster_key: str,
-                                         serve: Any) -> None:
+                                         serve: Any, flavour: str) -> None:
     client = aioredis.Redis.from_url(private_redis.url)
-    py = python_node(client, cluster_key, requests_timeout=1.5)
+    py = python_node(client, cluster_key, flavour, requests_timeout=1.5)
     url = await serve(py.io)
-    alive = await NodeNode.start(private_redis.url, cluster_key)
-    doomed = await NodeNode.start(private_redis.url, cluster_key)
+    alive = await NodeNode.start(private_redis.url, cluster_key, flavour=flavour)
+    doomed = await NodeNode.start(private_redis.url, cluster_key, flavour=flavour)
     io = py.io
     try:
         await counted(io.sockets.adapter, 3)
