@@ -5,9 +5,9 @@ what crosses nodes: broadcasts, server-side operations and the server count). Th
 ``InMemoryAdapter``, serves one process. Every broadcast is encoded once: the parser's output
 becomes shared Engine.IO packets (``SharedMessage``) and each transport frames them once.
 
-Connection state recovery lives here too, as in the reference's ``SessionAwareAdapter``:
-EVENT packets without an ack id get an offset appended and are kept for
-``max_disconnection_duration``; a socket that comes back within that time gets what it missed.
+Connection state recovery is a layer an adapter composes (``adapters/recovery.py``): the
+in-memory one here, as the reference's ``SessionAwareAdapter``; a Redis streams node keeps
+sessions and packets in Redis instead, so that any node can restore them.
 
 An adapter sees its namespace only through ``NamespacePort`` (``self.port``): encode a packet
 once, deliver the bytes to these local sids, expect an ack from them, the clock, the recovery
@@ -21,17 +21,14 @@ for a namespace made after that; ``close()`` runs once at shutdown, after the se
 
 from __future__ import annotations
 
-import itertools
 import logging
-import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..engineio.packets import as_messages
 from ..engineio.session import SharedMessage
-from ..socketio.packets import Packet, PacketType
+from ..socketio.packets import Packet
 
 if TYPE_CHECKING:
     from ..server.namespace import Namespace
@@ -282,65 +279,31 @@ class Adapter:
     def persist_session(self, session: PersistedSession) -> None:
         """One node keeps nothing unless recovery is on (see ``InMemoryAdapter``)."""
 
-    def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
+    def restore_session(self, pid: str, offset: str) -> RestoredSession | Awaitable[RestoredSession | None] | None:
+        """The session ``pid`` and what it missed after ``offset``, or ``None``; an adapter
+        that must ask a broker returns an awaitable instead."""
         return None
 
 
 class InMemoryAdapter(Adapter):
-    """The default adapter, with connection state recovery when the server enables it."""
+    """The default adapter, with connection state recovery (``MemoryRecovery``) when the
+    server enables it."""
 
     def __init__(self, namespace: Namespace) -> None:
         super().__init__(namespace)
-        recovery = self.port.recovery
-        self._max_age = recovery.max_disconnection_duration if recovery else 0.0
-        self._sessions: dict[str, PersistedSession] = {}
-        #: (offset, time, packet, options) of every recoverable packet, oldest first.
-        self._packets: deque[tuple[str, float, Packet, BroadcastOptions]] = deque()
-        self._prefix = format(int(time.time() * 1000), "x")
-        self._counter = itertools.count()
+        from .recovery import MemoryRecovery  # it builds on this module's types
 
-    def _next_offset(self) -> str:
-        return f"{self._prefix}-{next(self._counter)}"
+        self.recovery = MemoryRecovery(self.port) if self.port.recovery else None
 
     def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
-        if self._max_age and packet.type is PacketType.EVENT and packet.id is None and not opts.volatile:
-            offset = self._next_offset()
-            packet = Packet(packet.type, packet.namespace, [*packet.data, offset], None)
-            now = self.port.now()
-            self._packets.append((offset, now, packet, opts))
-            self._trim(now)
+        recovery = self.recovery
+        if recovery is not None and recovery.keeps(packet, opts):
+            packet = recovery.record(packet, opts)
         self.deliver_local(self.encode(packet), opts)
 
-    def _trim(self, now: float) -> None:
-        horizon = now - self._max_age
-        packets = self._packets
-        while packets and packets[0][1] < horizon:
-            packets.popleft()
-        if len(self._sessions) > 0:
-            for pid in [p for p, s in self._sessions.items() if s.disconnected_at < horizon]:
-                del self._sessions[pid]
-
     def persist_session(self, session: PersistedSession) -> None:
-        if self._max_age:
-            session.disconnected_at = self.port.now()
-            self._sessions[session.pid] = session
+        if self.recovery is not None:
+            self.recovery.persist(session)
 
     def restore_session(self, pid: str, offset: str) -> RestoredSession | None:
-        if not self._max_age:
-            return None
-        self._trim(self.port.now())
-        session = self._sessions.pop(pid, None)
-        if session is None:
-            return None
-        missed: list[Packet] = []
-        found = False
-        rooms = set(session.rooms)
-        for packet_offset, _, packet, opts in self._packets:
-            if found:
-                if (not opts.rooms or opts.rooms & rooms) and not (opts.except_rooms & rooms):
-                    missed.append(packet)
-            elif packet_offset == offset:
-                found = True
-        if not found:
-            return None
-        return RestoredSession(session.sid, session.pid, session.rooms, session.data, missed)
+        return self.recovery.restore(pid, offset) if self.recovery is not None else None

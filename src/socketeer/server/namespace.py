@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .._calls import Callback, Label, Where, call, run, spawn
@@ -155,13 +155,28 @@ class Namespace:
 
     # -- connecting ----------------------------------------------------------------------------
     def admit(self, client: Client, auth: dict[str, Any] | None) -> None:
-        server = self.server
-        restored: RestoredSession | None = None
-        recovery = server.recovery
-        if recovery is not None and auth:
+        if self.server.recovery is not None and auth:
             pid, offset = auth.get("pid"), auth.get("offset")
             if isinstance(pid, str) and isinstance(offset, str):
-                restored = self.adapter.restore_session(pid, offset)
+                found = self.adapter.restore_session(pid, offset)
+                if inspect.isawaitable(found):  # the adapter asks a broker
+                    spawn(self._admit_restoring(client, auth, found), Where(self, Label("recovery")), logger)
+                    return
+                self._admit(client, auth, found)
+                return
+        self._admit(client, auth, None)
+
+    async def _admit_restoring(self, client: Client, auth: dict[str, Any], pending: Awaitable[Any]) -> None:
+        try:
+            restored = await pending
+        except Exception:
+            logger.warning("restoring a session on %s failed; the client gets a new one", self.name, exc_info=True)
+            restored = None
+        if not client.conn.closed:
+            self._admit(client, auth, restored)
+
+    def _admit(self, client: Client, auth: dict[str, Any] | None, restored: RestoredSession | None) -> None:
+        recovery = self.server.recovery
         if restored is not None:
             socket = Socket(self, client, restored.sid, client.handshake(auth), restored.pid)
             socket.data = restored.data if isinstance(restored.data, dict) else {}
