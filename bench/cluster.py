@@ -1,8 +1,11 @@
-"""Fan-out across 2 and 3 nodes over Redis: socketeer (RedisAdapter) vs Node socket.io (@socket.io/redis-adapter).
+"""Fan-out across 2 and 3 nodes over Redis: socketeer vs Node socket.io, each with the same adapter flavour.
 
 A broadcast on one node of a cluster costs that node its own deliveries plus a publish, and
 every other node a message from Redis to decode and deliver: this benchmark measures the whole
-path. For each node count, N fresh node processes of one kind (``bench/servers/
+path, for each adapter flavour: ``classic`` (socketeer's ``RedisAdapter``, Node's
+``createAdapter``: PUBLISH/PSUBSCRIBE) and ``sharded`` (``ShardedRedisAdapter``,
+``createShardedAdapter``, subscription mode ``dynamic``: SPUBLISH/SSUBSCRIBE, a channel per
+room). For each node count and flavour, N fresh node processes of one kind (``bench/servers/
 cluster_socketeer_app.py`` or ``cluster_node_server.js``) share one Redis and one new key
 prefix, each on its own port on 127.0.0.1; the Node load generator
 (``bench/loadgen/cluster_loadgen.js``) spreads the clients evenly over them, checks that a
@@ -11,13 +14,16 @@ broadcast crosses Redis to the other nodes) and counts every client's receipts. 
 deliveries/s, p50/p99 latency from the send time in the payload to each receipt, each node's
 CPU and Redis's (``/proc/<pid>/stat`` over the measured window), the load generator's CPU.
 
-One more case per kind: a node whose clients are in no room that is broadcast to. Node 0 gets
-a fixed rate of broadcasts to room ``R`` (its few members receive them); the other node gets
-each one on its pattern subscription and must drop it without decoding it: its CPU is the cost
-of being in the cluster. See ``bench/README.md``.
+One more case per flavour and kind: a node whose clients are in no room that is broadcast to.
+Node 0 gets a fixed rate of broadcasts to room ``R`` (its few members receive them). With the
+classic adapter the other node gets each one on its pattern subscription and must drop it
+without decoding it; with the sharded one it should get nothing, as only a node holding a
+member of R subscribes to R's channel (the harness samples ``PUBSUB SHARDNUMSUB`` of it). Its
+CPU is the cost of being in the cluster. Ratios socketeer/Node are within one flavour. See
+``bench/README.md``.
 
-    python -m bench cluster                          # 2 and 3 nodes, both kinds, 3 s per case
-    python -m bench cluster --nodes 3 --kinds socketeer,node --duration 10 --reps 3
+    python -m bench cluster                          # 2 and 3 nodes, both kinds and flavours, 3 s per case
+    python -m bench cluster --nodes 3 --kinds socketeer,node --adapters sharded --duration 10 --reps 3
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -58,44 +65,63 @@ SATURATED_PCT = 90.0
 class NodeKind:
     key: str
     name: str
-    #: The command; ``{port}``, ``{redis}`` and ``{key}`` are filled in per node.
+    #: The command; ``{port}``, ``{redis}``, ``{key}`` and ``{adapter}`` are filled in per node.
     argv: tuple[str, ...]
     cwd: Path = ROOT
 
-    def server(self, redis_url: str, key: str) -> ServerKind:
+    def server(self, redis_url: str, key: str, adapter: str) -> ServerKind:
         """This kind as ``bench.sio``'s ``ServerKind`` for one case, so its ``RunningServer``
         (fresh process, its own port, SIGTERM on exit, log file) runs it unchanged."""
-        argv = tuple(a.replace("{redis}", redis_url).replace("{key}", key) for a in self.argv)
+        argv = tuple(a.replace("{redis}", redis_url).replace("{key}", key).replace("{adapter}", adapter)
+                     for a in self.argv)
         return ServerKind(self.key, self.name, argv, self.cwd)
 
 
 KINDS: dict[str, NodeKind] = {
     "socketeer": NodeKind(
         "socketeer",
-        "socketeer built-in + RedisAdapter",
+        "socketeer built-in",
         ("python", "-m", "bench.servers.cluster_socketeer_app", "--port", "{port}", "--redis", "{redis}",
-         "--key", "{key}"),
+         "--key", "{key}", "--adapter", "{adapter}", "--subscription-mode", "dynamic"),
     ),
     "node": NodeKind(
         "node",
-        "Node socket.io 4.8 + redis-adapter",
-        ("node", str(NODE_SERVER), "--port", "{port}", "--redis", "{redis}", "--key", "{key}"),
+        "Node socket.io 4.8",
+        ("node", str(NODE_SERVER), "--port", "{port}", "--redis", "{redis}", "--key", "{key}",
+         "--adapter", "{adapter}", "--subscription-mode", "dynamic"),
         cwd=INTEROP,
     ),
 }
 SOCKETEER, NODE = "socketeer", "node"
 
+#: The adapter flavours: what each kind runs in it (the sharded one in subscription mode "dynamic").
+ADAPTERS: dict[str, dict[str, str]] = {
+    "classic": {SOCKETEER: "RedisAdapter(redis, key=KEY)", NODE: "createAdapter(pub, sub, {key: KEY})"},
+    "sharded": {
+        SOCKETEER: 'ShardedRedisAdapter(redis, channel_prefix=KEY, subscription_mode="dynamic")',
+        NODE: 'createShardedAdapter(pub, sub, {channelPrefix: KEY, subscriptionMode: "dynamic"})',
+    },
+}
+CLASSIC, SHARDED = "classic", "sharded"
+#: The room the load generator's non-member case broadcasts to (its ROOM).
+ROOM = "R"
 
-def unavailable(kind: NodeKind) -> str | None:
-    """Why this kind of node cannot run here, or None."""
+
+def unavailable(kind: NodeKind, adapter: str) -> str | None:
+    """Why this kind of node cannot run here with this adapter flavour, or None (Redis's own
+    version is checked once it is known)."""
     if kind.key == NODE:
         if shutil.which("node") is None:
             return "node is not installed"
         for pkg in ("socket.io", "@socket.io/redis-adapter", "redis"):
             if not (INTEROP / "node_modules" / pkg).is_dir():
                 return f"tests/interop/node_modules has no {pkg} (npm ci there)"
+        if adapter == SHARDED and not (INTEROP / "node_modules" / "@socket.io/redis-adapter/dist/sharded-adapter.js"
+                                       ).is_file():
+            return "@socket.io/redis-adapter has no createShardedAdapter (8.2 or later)"
         return None
-    for mod in ("redis", "socketeer.adapters.redis"):
+    mods = ("redis", "socketeer.adapters.redis") + (("socketeer.adapters.redis_sharded",) if adapter == SHARDED else ())
+    for mod in mods:
         if importlib.util.find_spec(mod) is None:
             return f"{mod} is not importable"
     return None
@@ -160,6 +186,14 @@ class RedisInfo:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}"
 
+    @property
+    def sharded_pubsub(self) -> bool:
+        """Redis 7 or later: SPUBLISH, SSUBSCRIBE and PUBSUB SHARDNUMSUB."""
+        try:
+            return int(self.version.split(".")[0]) >= 7
+        except ValueError:
+            return False
+
     def describe(self) -> str:
         where = "started for this run" if self.started else "already running; shared, so its CPU counts every client"
         return f"Redis {self.version} on 127.0.0.1:{self.port} ({where})"
@@ -207,24 +241,64 @@ def redis_for_run(logdir: Path) -> Iterator[RedisInfo]:
         server.stop()
 
 
-def wait_subscribed(redis: RedisInfo, key: str, count: int, nodes: Sequence[RunningServer],
+def subscribers(redis: RedisInfo, adapter: str, channel: str) -> int:
+    """How many connections subscribe to ``channel``: PUBSUB NUMSUB for the classic flavour's
+    channels, PUBSUB SHARDNUMSUB for the sharded one's (a separate count in Redis)."""
+    command = "SHARDNUMSUB" if adapter == SHARDED else "NUMSUB"
+    reply = redis_command(redis.port, "PUBSUB", command, channel)
+    return int(reply[1]) if isinstance(reply, list) and len(reply) > 1 else 0
+
+
+def wait_subscribed(redis: RedisInfo, key: str, adapter: str, count: int, nodes: Sequence[RunningServer],
                     timeout: float = 15.0) -> None:
-    """Until ``count`` nodes subscribe to the namespace's request channel (both adapters make
-    that subscription after their pattern subscription, on the same connection): before it, a
-    broadcast could miss a node that is listening but not yet in the cluster."""
-    channel = f"{key}-request#/#"
+    """Until ``count`` nodes subscribe to the channel every broadcast to all comes on: classic,
+    the namespace's request channel (both adapters make that subscription after their pattern
+    subscription, on the same connection); sharded, the namespace's channel ``KEY#/#`` (both
+    adapters subscribe to it first). Before it, a broadcast could miss a node that is listening
+    but not yet in the cluster."""
+    channel = f"{key}#/#" if adapter == SHARDED else f"{key}-request#/#"
     deadline = time.monotonic() + timeout
     seen = 0
     while time.monotonic() < deadline:  # bounded by the deadline
         for node in nodes:
             if node.proc.poll() is not None:
                 raise RuntimeError(f"{node.kind.name} exited with {node.proc.returncode}: {node.log_tail()}")
-        reply = redis_command(redis.port, "PUBSUB", "NUMSUB", channel)
-        seen = int(reply[1]) if isinstance(reply, list) and len(reply) > 1 else 0
+        seen = subscribers(redis, adapter, channel)
         if seen >= count:
             return
         time.sleep(0.05)
     raise RuntimeError(f"{seen} of {count} nodes subscribed to {channel} within {timeout:.0f} s")
+
+
+class RoomChannelWatch:
+    """The sharded non-member case: samples ``PUBSUB SHARDNUMSUB`` of R's own channel
+    (``KEY#/#R#``) every 0.2 s while the load generator runs, in a thread, and keeps the largest
+    count seen. Only node 0 holds members of R, so at most 1 is expected: 2 would mean the
+    non-member node subscribed too (and then its CPU would not show what the flavour saves)."""
+
+    def __init__(self, redis: RedisInfo, key: str) -> None:
+        self.redis = redis
+        self.channel = f"{key}#/#{ROOM}#"
+        self.most = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="room-channel-watch", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):  # until stopped
+            try:
+                self.most = max(self.most, subscribers(self.redis, SHARDED, self.channel))
+                self.samples += 1
+            except (OSError, ValueError):
+                pass
+
+    def __enter__(self) -> RoomChannelWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
 
 
 # -- one case -------------------------------------------------------------------------------------
@@ -232,17 +306,20 @@ def wait_subscribed(redis: RedisInfo, key: str, count: int, nodes: Sequence[Runn
 
 @dataclass(frozen=True)
 class Case:
-    """One measurement: ``mode`` is the load generator's (``fanout`` or ``nomember``)."""
+    """One measurement: ``mode`` is the load generator's (``fanout`` or ``nomember``),
+    ``adapter`` the flavour (``classic`` or ``sharded``)."""
 
     mode: str
     nodes: int
+    adapter: str
     kind: str
 
 
-def start_nodes(kind: NodeKind, count: int, redis: RedisInfo, key: str, logdir: Path, tag: str) -> list[RunningServer]:
+def start_nodes(kind: NodeKind, adapter: str, count: int, redis: RedisInfo, key: str, logdir: Path,
+                tag: str) -> list[RunningServer]:
     """``count`` fresh node processes on distinct ports (``free_port`` is random, so a repeat
     is possible and is retried), each listening before the next is started."""
-    server_kind = kind.server(redis.url, key)
+    server_kind = kind.server(redis.url, key, adapter)
     nodes: list[RunningServer] = []
     try:
         for i in range(count):
@@ -302,13 +379,18 @@ def measure(case: Case, redis: RedisInfo, prefix: str, opts: argparse.Namespace,
     """Fresh nodes on a key of their own (so nothing of an earlier case can reach them), one
     load generator run, the nodes stopped. A failed run carries the nodes' log tails."""
     kind = KINDS[case.kind]
-    tag = f"{case.mode}-{case.nodes}-{case.kind}-r{rep}"
+    tag = f"{case.mode}-{case.nodes}-{case.adapter}-{case.kind}-r{rep}"
     key = f"{prefix}-{tag}"
     nodes: list[RunningServer] = []
     try:
-        nodes = start_nodes(kind, case.nodes, redis, key, logdir, tag)
-        wait_subscribed(redis, key, case.nodes, nodes)
-        result = run_loadgen(case, nodes, redis, opts, logdir, tag)
+        nodes = start_nodes(kind, case.adapter, case.nodes, redis, key, logdir, tag)
+        wait_subscribed(redis, key, case.adapter, case.nodes, nodes)
+        if case.mode == "nomember" and case.adapter == SHARDED:
+            with RoomChannelWatch(redis, key) as watch:
+                result = run_loadgen(case, nodes, redis, opts, logdir, tag)
+            result["room_channel_subscribers_max"] = watch.most if watch.samples else None
+        else:
+            result = run_loadgen(case, nodes, redis, opts, logdir, tag)
     except (RuntimeError, OSError) as exc:
         result = {"ok": False, "error": str(exc)}
     finally:
@@ -403,46 +485,56 @@ def _notes(kind: str, runs: Sequence[dict[str, Any]]) -> list[str]:
     return notes
 
 
-def print_fanout(node_counts: Sequence[int], kinds: Sequence[str], results: dict[Case, list[dict[str, Any]]],
-                 skipped: dict[str, str], opts: argparse.Namespace) -> None:
+def _label(kind: str) -> str:
+    return KINDS[kind].name
+
+
+def print_fanout(node_counts: Sequence[int], adapters: Sequence[str], kinds: Sequence[str],
+                 results: dict[Case, list[dict[str, Any]]], skipped: dict[tuple[str, str], str],
+                 opts: argparse.Namespace) -> None:
     load = f"{opts.rate:g} broadcasts/s" if opts.rate else f"at most {opts.inflight} broadcasts undelivered"
     print(f"\nfan-out: io.emit on node 0 to {opts.clients:,} clients spread over the nodes, {load}")
-    headers = ["nodes", "kind", "deliveries/s", "bcasts/s", "p50 ms", "p99 ms", "node CPU% (0/1/..)",
+    headers = ["nodes", "adapter", "kind", "deliveries/s", "bcasts/s", "p50 ms", "p99 ms", "node CPU% (0/1/..)",
                "redis CPU%", "lg CPU%", "dlv per node CPU-s", "vs Node", "CPU-s vs Node"]
+    blank = [""] * (len(headers) - 4)
     rows: list[list[str]] = []
     notes: list[str] = []
     for n in node_counts:
-        sums = {k: summarize(results.get(Case("fanout", n, k), [])) for k in kinds}
-        node = sums.get(NODE)
-        for k in kinds:
-            label = KINDS[k].name
-            if k in skipped:
-                rows.append([str(n), label, "skipped", *[""] * (len(headers) - 3)])
-                continue
-            notes += [f"{n} nodes, {note}" for note in _notes(k, results.get(Case("fanout", n, k), []))]
-            s = sums[k]
-            if s is None:
-                rows.append([str(n), label, "FAIL", *[""] * (len(headers) - 3)])
-                continue
-            per_cpu = s.per_node_cpu_s
-            rows.append([
-                str(n), label, format_rate(s.rate), format_rate(s.sent), _ms(s.p50), _ms(s.p99),
-                "/".join(_pct(c) for c in s.node_cpu), _pct(s.redis_cpu),
-                _pct(s.lg_cpu) + ("!" if s.lg_saturated else ""),
-                format_rate(per_cpu) if per_cpu else "-",
-                _ratio(s.rate, node.rate if node else None) if k == SOCKETEER else "",
-                _ratio(per_cpu, node.per_node_cpu_s if node else None) if k == SOCKETEER else "",
-            ])
-    print_table(headers, rows, right=[True, False, *[True] * (len(headers) - 2)])
+        for a in adapters:
+            sums = {k: summarize(results.get(Case("fanout", n, a, k), [])) for k in kinds}
+            node = sums.get(NODE)
+            for k in kinds:
+                head = [str(n), a, _label(k)]
+                if (a, k) in skipped:
+                    rows.append([*head, "skipped", *blank])
+                    continue
+                notes += [f"{n} nodes, {a}, {note}" for note in _notes(k, results.get(Case("fanout", n, a, k), []))]
+                s = sums[k]
+                if s is None:
+                    rows.append([*head, "FAIL", *blank])
+                    continue
+                per_cpu = s.per_node_cpu_s
+                rows.append([
+                    *head, format_rate(s.rate), format_rate(s.sent), _ms(s.p50), _ms(s.p99),
+                    "/".join(_pct(c) for c in s.node_cpu), _pct(s.redis_cpu),
+                    _pct(s.lg_cpu) + ("!" if s.lg_saturated else ""),
+                    format_rate(per_cpu) if per_cpu else "-",
+                    _ratio(s.rate, node.rate if node else None) if k == SOCKETEER else "",
+                    _ratio(per_cpu, node.per_node_cpu_s if node else None) if k == SOCKETEER else "",
+                ])
+    print_table(headers, rows, right=[True, False, False, *[True] * (len(headers) - 3)])
     if opts.rate:
         print("  at a fixed rate every kind that keeps up delivers the same: compare CPU ('CPU-s vs Node') and latency")
         behind = [c for c, rs in results.items() if c.mode == "fanout" and any(r.get("behind_ticks") for r in rs)]
-        notes += [f"{c.nodes} nodes, {c.kind}: did not keep up with {opts.rate:g} broadcasts/s (ticks held back)"
-                  for c in behind]
+        notes += [f"{c.nodes} nodes, {c.adapter}, {c.kind}: did not keep up with {opts.rate:g} broadcasts/s"
+                  " (ticks held back)" for c in behind]
     print("  every run verified before timing: a broadcast through node 0 (unicode, nesting) reached every client"
           " of every node, equal once parsed; every timed broadcast checked")
     print("  'dlv per node CPU-s' = deliveries/s / CPU of all nodes together (cores); 'vs Node' and 'CPU-s vs Node':"
-          " socketeer's deliveries/s and dlv per node CPU-s over Node's in this run (higher is better)")
+          " socketeer's deliveries/s and dlv per node CPU-s over Node's with the same adapter in this run"
+          " (higher is better)")
+    if SHARDED in adapters:
+        print("  sharded: io.emit goes to the namespace's channel <key>#/# (SPUBLISH), which every node subscribes to")
     for note in notes:
         print("  " + note)
 
@@ -459,42 +551,68 @@ def nonmember_cost(run: dict[str, Any]) -> float | None:
     return float((busy[1] - idle[1]) / 100 * 1e6 / sent)
 
 
-def print_nomember(kinds: Sequence[str], results: dict[Case, list[dict[str, Any]]], skipped: dict[str, str],
-                   opts: argparse.Namespace) -> None:
+def tick_us_per_bcast(opts: argparse.Namespace) -> float:
+    """One clock tick of a node's CPU (``/proc`` counts in ticks), as µs per broadcast of the
+    non-member case: the resolution of 'non-member µs/bcast'. Its two windows (busy and at rest)
+    are each rounded to ticks, so a figure within two ticks of zero is zero as far as it shows."""
+    return 1e6 / (os.sysconf("SC_CLK_TCK") * opts.duration * opts.nomember_rate)
+
+
+def print_nomember(adapters: Sequence[str], kinds: Sequence[str], results: dict[Case, list[dict[str, Any]]],
+                   skipped: dict[tuple[str, str], str], opts: argparse.Namespace) -> None:
     others = max(1, opts.clients // 2)
     print(f"\nnon-member node: {opts.nomember_rate:g} broadcasts/s to room R on node 0 ({opts.members} members there);"
           f" node 1 holds {others:,} clients, none in R")
-    headers = ["kind", "bcasts/s", "member dlv/s", "p99 ms", "node 0 CPU%", "non-member CPU%", "at rest CPU%",
-               "non-member µs/bcast", "redis CPU%", "lg CPU%", "µs/bcast vs Node"]
+    headers = ["adapter", "kind", "bcasts/s", "member dlv/s", "p99 ms", "node 0 CPU%", "non-member CPU%",
+               "at rest CPU%", "non-member µs/bcast", "R's channel subs", "redis CPU%", "lg CPU%", "µs/bcast vs Node"]
+    blank = [""] * (len(headers) - 3)
+    floor = 2 * tick_us_per_bcast(opts)
     rows: list[list[str]] = []
     notes: list[str] = []
-    runs = {k: results.get(Case("nomember", 2, k), []) for k in kinds}
-    sums = {k: summarize(r) for k, r in runs.items()}
-    cost = {k: _median([nonmember_cost(r) for r in rs if r.get("ok")]) for k, rs in runs.items()}
-    for k in kinds:
-        label = KINDS[k].name
-        if k in skipped:
-            rows.append([label, "skipped", *[""] * (len(headers) - 2)])
-            continue
-        notes += _notes(k, runs[k])
-        s = sums[k]
-        if s is None or len(s.node_cpu) < 2:
-            rows.append([label, "FAIL", *[""] * (len(headers) - 2)])
-            continue
-        mine, node = cost[k], cost.get(NODE)
-        rows.append([
-            label, format_rate(s.sent), format_rate(s.rate), _ms(s.p99), _pct(s.node_cpu[0]), _pct(s.node_cpu[1]),
-            _pct(s.idle_cpu[1]), f"{max(mine, 0.0):.1f}" if mine is not None else "-", _pct(s.redis_cpu),
-            _pct(s.lg_cpu) + ("!" if s.lg_saturated else ""),
-            _ratio(mine, node) if k == SOCKETEER and mine is not None and node is not None and node > 0 else "",
-        ])
-    print_table(headers, rows, right=[False, *[True] * (len(headers) - 1)])
+    for a in adapters:
+        runs = {k: results.get(Case("nomember", 2, a, k), []) for k in kinds}
+        sums = {k: summarize(r) for k, r in runs.items()}
+        cost = {k: _median([nonmember_cost(r) for r in rs if r.get("ok")]) for k, rs in runs.items()}
+        for k in kinds:
+            head = [a, _label(k)]
+            if (a, k) in skipped:
+                rows.append([*head, "skipped", *blank])
+                continue
+            notes += [f"{a}, {note}" for note in _notes(k, runs[k])]
+            s = sums[k]
+            if s is None or len(s.node_cpu) < 2:
+                rows.append([*head, "FAIL", *blank])
+                continue
+            mine, node = cost[k], cost.get(NODE)
+            if a == SHARDED:
+                subs = _median([r.get("room_channel_subscribers_max") for r in runs[k] if r.get("ok")])
+                on_channel = "-" if subs is None else f"{subs:g}"
+                if subs is not None and subs > 1:
+                    notes.append(f"{a}, {k}: {subs:g} subscribers of R's channel seen: the non-member node subscribed")
+            else:
+                on_channel = "pattern"
+            measurable = mine is not None and node is not None and mine > floor and node > floor
+            rows.append([
+                *head, format_rate(s.sent), format_rate(s.rate), _ms(s.p99), _pct(s.node_cpu[0]),
+                _pct(s.node_cpu[1]), _pct(s.idle_cpu[1]), f"{max(mine, 0.0):.1f}" if mine is not None else "-",
+                on_channel, _pct(s.redis_cpu), _pct(s.lg_cpu) + ("!" if s.lg_saturated else ""),
+                (_ratio(mine, node) if measurable else "-") if k == SOCKETEER else "",
+            ])
+        if any(r.get("ok") and r.get("behind_ticks") for rs in runs.values() for r in rs):
+            notes.append(f"{a}: the publisher fell behind the schedule (ticks held back): node 0 did not keep up"
+                         " with the rate")
+    print_table(headers, rows, right=[False, False, *[True] * (len(headers) - 2)])
     print("  verified before timing: a broadcast to R reached every member and no non-member, one to everyone"
           " reached every client; any message to a non-member while timed fails the run")
     print("  'at rest' = node 1 for as long, same clients, nothing broadcast; 'non-member µs/bcast' = (its CPU"
-          " - at rest) / broadcasts published (lower is better); 'vs Node' = socketeer's over Node's in this run")
-    if any(r.get("ok") and r.get("behind_ticks") for rs in runs.values() for r in rs):
-        notes.append("the publisher fell behind the schedule (ticks held back): node 0 did not keep up with the rate")
+          " - at rest) / broadcasts published (lower is better); 'vs Node' = socketeer's over Node's with the same"
+          " adapter in this run")
+    print(f"  one clock tick of node 1's CPU is {floor / 2:.1f} µs/bcast here (SC_CLK_TCK {os.sysconf('SC_CLK_TCK')},"
+          f" {opts.duration:g} s windows): figures up to {floor:.1f} are zero within the resolution, and get no ratio")
+    if SHARDED in adapters:
+        print("  'R's channel subs': classic, every node gets R's broadcasts on its pattern subscription <key>#/#*;"
+              " sharded, the most subscribers of <key>#/#R# seen (PUBSUB SHARDNUMSUB every 0.2 s during the run),"
+              " 1 = node 0 only, so node 1 receives none of them")
     for note in notes:
         print("  " + note)
 
@@ -506,10 +624,23 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
+def _names(text: str, allowed: dict[str, Any], option: str, parser: argparse.ArgumentParser) -> list[str]:
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    if not names:
+        parser.error(f"{option}: at least one of {', '.join(allowed)}")
+    for name in names:
+        if name not in allowed:
+            parser.error(f"{option}: {name!r} is not one of {', '.join(allowed)}")
+    return list(dict.fromkeys(names))
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench cluster", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--nodes", default="2,3", help="node counts, comma-separated (default 2,3)")
     parser.add_argument("--kinds", default="socketeer,node", help="socketeer, node or both (default both)")
+    parser.add_argument("--adapters", default="classic,sharded",
+                        help="adapter flavours: classic (RedisAdapter / createAdapter), sharded (ShardedRedisAdapter /"
+                             " createShardedAdapter, subscription mode dynamic) or both (default both)")
     parser.add_argument("--clients", type=int, default=1000, help="clients spread over the nodes (default 1000)")
     parser.add_argument("--duration", type=float, default=3.0, help="measured seconds per case (default 3)")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load before measuring (default 1)")
@@ -529,54 +660,60 @@ def main(argv: list[str]) -> None:
     node_counts = _ints(opts.nodes)
     if not node_counts or min(node_counts) < 1:
         parser.error("--nodes: positive counts, e.g. 2,3")
-    kinds = [k.strip() for k in opts.kinds.split(",") if k.strip()]
-    for k in kinds:
-        if k not in KINDS:
-            parser.error(f"--kinds: {k!r} is not one of {', '.join(KINDS)}")
+    kinds = _names(opts.kinds, KINDS, "--kinds", parser)
+    adapters = _names(opts.adapters, ADAPTERS, "--adapters", parser)
     if shutil.which("node") is None:
         raise SystemExit("node is required: the load generator is bench/loadgen/cluster_loadgen.js")
-    skipped = {k: why for k in kinds if (why := unavailable(KINDS[k])) is not None}
+    skipped = {(a, k): why for a in adapters for k in kinds if (why := unavailable(KINDS[k], a)) is not None}
     logdir = opts.logs or Path(tempfile.mkdtemp(prefix="socketeer-bench-cluster-"))
     logdir.mkdir(parents=True, exist_ok=True)
     prefix = f"bench-{secrets.token_hex(4)}"
 
-    cases = [Case("fanout", n, k) for n in node_counts for k in kinds]
+    cases = [Case("fanout", n, a, k) for n in node_counts for a in adapters for k in kinds]
     if opts.nomember_rate > 0:
-        cases += [Case("nomember", 2, k) for k in kinds]
-    # Per group of cases (one node count, or the non-member case), kinds alternate their order.
-    groups: dict[tuple[str, int], list[Case]] = {}
+        cases += [Case("nomember", 2, a, k) for a in adapters for k in kinds]
+    # Per group of cases (one node count and flavour, or the non-member case of one flavour),
+    # kinds alternate their order.
+    groups: dict[tuple[str, int, str], list[Case]] = {}
     for case in cases:
-        groups.setdefault((case.mode, case.nodes), []).append(case)
+        groups.setdefault((case.mode, case.nodes, case.adapter), []).append(case)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the finally blocks stop every process
+    started = time.monotonic()
     with redis_for_run(logdir) as redis:
+        if SHARDED in adapters and not redis.sharded_pubsub:
+            for k in kinds:
+                skipped.setdefault((SHARDED, k), f"Redis {redis.version} has no sharded pub/sub (7.0 or later)")
         print(versions(("socketeer", "redis", "hiredis", "uvloop"), ("socket.io", "@socket.io/redis-adapter", "redis",
                                                                        "ws")))
         print(f"{redis.describe()}; key prefix {prefix}; {opts.duration:g} s measured after {opts.warmup:g} s"
               f" warm-up, {opts.reps} repetition(s), {opts.procs} load generator process(es); logs in {logdir}")
+        for a in adapters:
+            print(f"  {a}: " + "; ".join(f"{KINDS[k].name} with {ADAPTERS[a][k]}" for k in kinds))
         results: dict[Case, list[dict[str, Any]]] = {}
         raw: list[dict[str, Any]] = []
         flip = False
         for rep in range(opts.reps):
             for group in groups.values():
-                order = [c for c in group if c.kind not in skipped]
+                order = [c for c in group if (c.adapter, c.kind) not in skipped]
                 if flip:
                     order.reverse()
                 flip = not flip
                 for case in order:
                     what = f"{case.nodes} nodes" if case.mode == "fanout" else "non-member"
-                    print(f"  {what} rep {rep + 1}/{opts.reps}: {KINDS[case.kind].name} ...", end="", flush=True,
-                          file=sys.stderr)
+                    print(f"  {what}, {case.adapter}, rep {rep + 1}/{opts.reps}: {KINDS[case.kind].name} ...", end="",
+                          flush=True, file=sys.stderr)
                     result = measure(case, redis, prefix, opts, logdir, rep)
                     print(f" {'ok' if result.get('ok') else 'FAILED'}", file=sys.stderr)
                     results.setdefault(case, []).append(result)
-                    raw.append({"mode": case.mode, "nodes": case.nodes, "kind": case.kind, "rep": rep, **result})
+                    raw.append({"mode": case.mode, "nodes": case.nodes, "adapter": case.adapter, "kind": case.kind,
+                                "rep": rep, **result})
 
-    print_fanout(node_counts, kinds, results, skipped, opts)
+    print_fanout(node_counts, adapters, kinds, results, skipped, opts)
     if opts.nomember_rate > 0:
-        print_nomember(kinds, results, skipped, opts)
-    for k, why in skipped.items():
-        print(f"  {k}: skipped: {why}")
+        print_nomember(adapters, kinds, results, skipped, opts)
+    for (a, k), why in skipped.items():
+        print(f"  {k}, {a}: skipped: {why}")
     ok = [r for r in raw if r.get("ok")]
     if saturated(ok):
         print(f"\n! = a load generator process used >= {SATURATED_PCT:.0f}% of a core: it, not the nodes, may have been"
@@ -587,7 +724,7 @@ def main(argv: list[str]) -> None:
     if busy and max(busy) >= 0.9 * cores * 100:
         print(f"\nthe nodes, Redis and the load generator together used up to {max(busy):.0f}% of {cores} cores:"
               " the machine, not one node, bounded the fan-out rates, so 'dlv per node CPU-s' is the fairer comparison")
+    print(f"\n{len(raw)} cases in {time.monotonic() - started:.0f} s")
     if opts.json:
         opts.json.write_text(json.dumps(raw, indent=1))
         print(f"raw results: {opts.json}")
-

@@ -15,14 +15,17 @@
 //   nomember  --members M clients on node 0 join room "R" (join with an ack, before anything is
 //             sent); --clients C clients on the other nodes join nothing. Client 0 sends
 //             42["bcast_to","R",seq,t,BODY] at --rate R; node 0 does io.to("R").emit(...), so
-//             the other nodes get every broadcast on their pattern subscription but hold no
-//             member of R: their clients must receive nothing (anything they get is an error).
+//             with the classic adapter the other nodes get every broadcast on their pattern
+//             subscription (with the sharded one in "dynamic" mode, not at all: only node 0
+//             subscribes to R's channel) but hold no member of R: their clients must receive
+//             nothing (anything they get is an error).
 //
 // Before timing, every client must receive a verification broadcast sent through node 0
 // (unicode, nesting, empty containers; equal once parsed): so every node is subscribed and
 // every client is connected. In nomember mode a broadcast to R goes first and then one to
 // everyone: members get both in order; a non-member must get the second without the first
-// (both come down the same subscription in order, so the first was dropped, not late).
+// (classic adapter: both come down the same subscription in order, so the first was dropped,
+// not late; sharded: that node does not subscribe to R's channel, which the harness samples).
 //
 // In nomember mode the nodes' CPU is also measured for as long as --duration before anything
 // is broadcast (`idle_node_cpu_pct`): the non-member node's cost at rest, with its clients.

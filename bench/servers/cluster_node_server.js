@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 // One node of `python -m bench cluster` on Node's socket.io 4.8 with @socket.io/redis-adapter
-// (the classic pub/sub adapter) and the npm `redis` client, all from tests/interop/node_modules.
+// and the npm `redis` client, all from tests/interop/node_modules: `--adapter classic` (the
+// default) is createAdapter(pub, sub, {key: KEY}), the classic pub/sub adapter; `--adapter
+// sharded` is createShardedAdapter(pub, sub, {channelPrefix: KEY, subscriptionMode}), with
+// `--subscription-mode` (default "dynamic").
 //
 //   node bench/servers/cluster_node_server.js --port P --redis redis://127.0.0.1:6379 --key KEY
+//   node bench/servers/cluster_node_server.js --port P --redis URL --key KEY --adapter sharded
 //
 // bcast (...args)           -> io.emit("fanout", ...args): to every client of every node
 // bcast_to (room, ...args)  -> io.to(room).emit("fanout", ...args)
@@ -19,7 +23,7 @@ const { createRequire } = require("node:module");
 const interop = path.resolve(__dirname, "..", "..", "tests", "interop");
 const requireInterop = createRequire(path.join(interop, "package.json"));
 const { Server } = requireInterop("socket.io");
-const { createAdapter } = requireInterop("@socket.io/redis-adapter");
+const { createAdapter, createShardedAdapter } = requireInterop("@socket.io/redis-adapter");
 const { createClient } = requireInterop("redis");
 
 function arg(name) {
@@ -31,8 +35,11 @@ async function main() {
   const port = Number(arg("--port"));
   const url = arg("--redis");
   const key = arg("--key");
-  if (!Number.isInteger(port) || port <= 0 || !url || !key) {
-    throw new Error("usage: cluster_node_server.js --port P --redis URL --key KEY");
+  const flavour = arg("--adapter") || "classic";
+  const subscriptionMode = arg("--subscription-mode") || "dynamic";
+  if (!Number.isInteger(port) || port <= 0 || !url || !key || !["classic", "sharded"].includes(flavour)) {
+    throw new Error("usage: cluster_node_server.js --port P --redis URL --key KEY [--adapter classic|sharded]"
+      + " [--subscription-mode static|dynamic|dynamic-private]");
   }
   const pub = createClient({ url });
   const sub = pub.duplicate();
@@ -45,7 +52,9 @@ async function main() {
     pingInterval: 25000,
     pingTimeout: 20000,
     serveClient: false,
-    adapter: createAdapter(pub, sub, { key }),
+    adapter: flavour === "sharded"
+      ? createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode })
+      : createAdapter(pub, sub, { key }),
   });
   io.on("connection", (socket) => {
     socket.on("bcast", (...args) => {
