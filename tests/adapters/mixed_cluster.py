@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 import socketeer
 from socketeer.adapters.redis import RedisAdapter
 from socketeer.adapters.redis_sharded import ShardedRedisAdapter
+from socketeer.adapters.redis_streams import RedisStreamsAdapter
 from socketeer.exceptions import AckTimeout
 from socketeer.server.remote import RemoteSocket
 
@@ -96,12 +97,18 @@ class PythonNode:
 
 def python_node(client: Any, key: str, flavour: str = "classic", **options: Any) -> PythonNode:
     """A socketeer node with the commands of ``cluster_node.js`` (``flavour`` as there)."""
+    server_options: dict[str, Any] = {}
     if flavour.startswith("sharded:"):
         mode = flavour.removeprefix("sharded:")
         adapter: Any = ShardedRedisAdapter(client, channel_prefix=key, subscription_mode=mode, **options)  # type: ignore[arg-type]
+    elif flavour.startswith("streams"):
+        adapter = RedisStreamsAdapter(client, stream_name=key, channel_prefix=key, session_key_prefix=f"{key}:session:",
+                                      **options)
+        if flavour == "streams+recovery":
+            server_options["connection_state_recovery"] = {"max_disconnection_duration": 60.0}
     else:
         adapter = RedisAdapter(client, key=key, **options)
-    io = socketeer.Server(adapter=adapter)
+    io = socketeer.Server(adapter=adapter, **server_options)
     node = PythonNode(io)
 
     def target(room: str | None) -> Any:
@@ -227,7 +234,7 @@ async def counted(adapter: Any, servers: int) -> None:
 
 
 #: The flavours every mixed-cluster test runs in.
-FLAVOURS = ["classic", "sharded:dynamic"]
+FLAVOURS = ["classic", "sharded:dynamic", "streams"]
 
 
 @pytest_asyncio.fixture(params=FLAVOURS)

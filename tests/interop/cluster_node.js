@@ -21,11 +21,14 @@
 // [event, ...args]; "question" server-side events are answered with {node: "node", args}.
 // Each socket's disconnection is printed as a line {"disconnect": id, "reason": reason}.
 // A third argument sets requestsTimeout (ms); a fourth picks the flavour: "classic" (the
-// default) or "sharded:<subscriptionMode>" (createShardedAdapter, KEY as its channelPrefix).
+// default), "sharded:<subscriptionMode>" (createShardedAdapter, KEY as its channelPrefix) or
+// "streams" / "streams+recovery" (@socket.io/redis-streams-adapter, KEY as its stream name,
+// channel prefix and session key prefix; with connection state recovery for the latter).
 const http = require("http");
 const { Server } = require("socket.io");
 const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
 const { createClient } = require("redis");
+const { createAdapter: createStreamsAdapter } = require("@socket.io/redis-streams-adapter");
 
 async function main() {
   const [url, key, requestsTimeout, flavour = "classic"] = process.argv.slice(2);
@@ -35,10 +38,17 @@ async function main() {
   sub.on("error", (e) => console.error("redis sub", e.message));
   await Promise.all([pub.connect(), sub.connect()]);
   const srv = http.createServer();
-  const adapter = flavour.startsWith("sharded:")
-    ? createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode: flavour.slice("sharded:".length) })
-    : createAdapter(pub, sub, { key, requestsTimeout: Number(requestsTimeout) || 5000 });
-  const io = new Server(srv, { adapter });
+  let adapter;
+  const options = {};
+  if (flavour.startsWith("sharded:")) {
+    adapter = createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode: flavour.slice("sharded:".length) });
+  } else if (flavour.startsWith("streams")) {
+    adapter = createStreamsAdapter(pub, { streamName: key, channelPrefix: key, sessionKeyPrefix: `${key}:session:` });
+    if (flavour === "streams+recovery") options.connectionStateRecovery = { maxDisconnectionDuration: 60000 };
+  } else {
+    adapter = createAdapter(pub, sub, { key, requestsTimeout: Number(requestsTimeout) || 5000 });
+  }
+  const io = new Server(srv, { adapter, ...options });
   io.on("connection", (socket) => {
     socket.on("emit", (event, ...args) => io.emit(event, ...args));
     socket.on("emit_to", (room, event, ...args) => io.to(room).emit(event, ...args));

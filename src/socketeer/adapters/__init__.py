@@ -13,6 +13,7 @@ from .base import Adapter, BroadcastOptions, InMemoryAdapter, RemoteSocketDetail
 from .emitter import Emitter
 from .redis import RedisAdapter
 from .redis_sharded import ShardedRedisAdapter
+from .redis_streams import RedisStreamsAdapter
 
-__all__ = ["Adapter", "BroadcastOptions", "Emitter", "InMemoryAdapter", "RedisAdapter", "RemoteSocketDetails",
-           "ShardedRedisAdapter"]
+__all__ = ["Adapter", "BroadcastOptions", "Emitter", "InMemoryAdapter", "RedisAdapter", "RedisStreamsAdapter",
+           "RemoteSocketDetails", "ShardedRedisAdapter"]

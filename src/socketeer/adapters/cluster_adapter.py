@@ -13,6 +13,7 @@ Everything decoded is validated; anything malformed raises ``ClusterMessageError
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -40,10 +41,14 @@ __all__ = [
     "ClusterMessage",
     "MessageType",
     "decode_message",
+    "decode_object",
+    "decode_stream_entry",
     "encode_message",
     "has_binary",
+    "request_body",
     "request_message",
     "response_message",
+    "stream_fields",
 ]
 
 
@@ -83,14 +88,16 @@ def has_binary(value: Any) -> bool:
     return False
 
 
-def encode_message(uid: str, nsp: str, kind: MessageType, data: dict[str, Any] | None = None) -> bytes:
-    """A message as the sharded adapter writes it: keys ``type, data, uid, nsp`` in that order."""
+def encode_message(uid: str, nsp: str, kind: MessageType, data: dict[str, Any] | None = None, *,
+                   msgpack_always: bool = False) -> bytes:
+    """A message as the sharded adapter writes it: keys ``type, data, uid, nsp`` in that order;
+    with ``msgpack_always``, as the streams adapter publishes its pub/sub messages."""
     obj: dict[str, Any] = {"type": int(kind)}
     if data is not None:
         obj["data"] = data
     obj["uid"] = uid
     obj["nsp"] = nsp
-    if kind in _MAY_HOLD_BINARY and has_binary(data):
+    if msgpack_always or (kind in _MAY_HOLD_BINARY and has_binary(data)):
         packed: bytes = msgpack_module().packb(obj, use_bin_type=True)
         return packed
     return orjson.dumps(obj)
@@ -113,6 +120,14 @@ def request_message(uid: str, nsp: str, kind: RequestType, request_id: str | Non
                     close: bool | None = None, data: list[Any] | None = None,
                     packet: Packet | None = None) -> tuple[MessageType, bytes]:
     """A request of this node, named as the classic adapter names it, in this dialect."""
+    mtype, body = request_body(kind, request_id, opts=opts, rooms=rooms, close=close, data=data, packet=packet)
+    return mtype, encode_message(uid, nsp, mtype, body)
+
+
+def request_body(kind: RequestType, request_id: str | None = None, *, opts: BroadcastOptions | None = None,
+                 rooms: list[str] | None = None, close: bool | None = None, data: list[Any] | None = None,
+                 packet: Packet | None = None) -> tuple[MessageType, dict[str, Any]]:
+    """The type and ``data`` of a request in this dialect, before any encoding."""
     body: dict[str, Any]
     if kind is RequestType.BROADCAST:
         assert packet is not None and opts is not None
@@ -139,24 +154,24 @@ def request_message(uid: str, nsp: str, kind: RequestType, request_id: str | Non
         mtype = MessageType.SERVER_SIDE_EMIT
     else:
         raise ValueError(f"{kind.name} has no ClusterAdapter message")
-    return mtype, encode_message(uid, nsp, mtype, body)
+    return mtype, body
 
 
-def response_message(uid: str, nsp: str, request_id: str, kind: RequestType, **fields: Any) -> bytes:
+def response_message(uid: str, nsp: str, request_id: str, kind: RequestType, *, msgpack_always: bool = False,
+                     **fields: Any) -> bytes:
     """An answer of this node (classic names in, this dialect out)."""
     if kind is RequestType.REMOTE_FETCH:
-        return encode_message(uid, nsp, MessageType.FETCH_SOCKETS_RESPONSE,
-                              {"requestId": request_id, "sockets": fields["sockets"]})
-    if kind is RequestType.SERVER_SIDE_EMIT:
-        return encode_message(uid, nsp, MessageType.SERVER_SIDE_EMIT_RESPONSE,
-                              {"requestId": request_id, "packet": fields.get("data")})
-    if kind is RequestType.BROADCAST_CLIENT_COUNT:
-        return encode_message(uid, nsp, MessageType.BROADCAST_CLIENT_COUNT,
-                              {"requestId": request_id, "clientCount": fields["clientCount"]})
-    if kind is RequestType.BROADCAST_ACK:
-        return encode_message(uid, nsp, MessageType.BROADCAST_ACK,
-                              {"requestId": request_id, "packet": fields.get("packet")})
-    raise ValueError(f"{kind.name} is not answered in this dialect")
+        mtype, body = MessageType.FETCH_SOCKETS_RESPONSE, {"requestId": request_id, "sockets": fields["sockets"]}
+    elif kind is RequestType.SERVER_SIDE_EMIT:
+        mtype, body = MessageType.SERVER_SIDE_EMIT_RESPONSE, {"requestId": request_id, "packet": fields.get("data")}
+    elif kind is RequestType.BROADCAST_CLIENT_COUNT:
+        mtype, body = MessageType.BROADCAST_CLIENT_COUNT, {"requestId": request_id,
+                                                           "clientCount": fields["clientCount"]}
+    elif kind is RequestType.BROADCAST_ACK:
+        mtype, body = MessageType.BROADCAST_ACK, {"requestId": request_id, "packet": fields.get("packet")}
+    else:
+        raise ValueError(f"{kind.name} is not answered in this dialect")
+    return encode_message(uid, nsp, mtype, body, msgpack_always=msgpack_always)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +189,52 @@ class ClusterMessage:
 
 def decode_message(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ClusterMessage:
     """A message from another node, validated; ``ClusterMessageError`` otherwise."""
-    message = load_message(data, limits, json_allowed=True)
+    return decode_object(load_message(data, limits, json_allowed=True))
+
+
+def stream_fields(uid: str, nsp: str, kind: MessageType, data: dict[str, Any] | None = None,
+                  only_plaintext: bool = False) -> dict[str, str]:
+    """A message as the Redis streams adapter adds it to its stream: fields ``uid, nsp, type``
+    (a decimal string) and ``data`` (JSON, or base64 of msgpack when it holds binary)."""
+    fields = {"uid": uid, "nsp": nsp, "type": str(int(kind))}
+    if data is not None:
+        if not only_plaintext and kind in _MAY_HOLD_BINARY and has_binary(data):
+            fields["data"] = base64.b64encode(msgpack_module().packb(data, use_bin_type=True)).decode()
+        else:
+            fields["data"] = orjson.dumps(data).decode()
+    return fields
+
+
+def decode_stream_entry(fields: dict[Any, Any], limits: Limits = DEFAULT_LIMITS) -> ClusterMessage:
+    """A stream entry's fields (bytes or str, as the client returns them), validated."""
+    def text(name: str) -> str | None:
+        value = fields.get(name, fields.get(name.encode()))
+        if isinstance(value, bytes):
+            try:
+                return value.decode()
+            except UnicodeDecodeError:
+                raise ClusterMessageError(f"field {name} is not UTF-8") from None
+        return value if isinstance(value, str) else None
+
+    raw_type = text("type")
+    if raw_type is None or not raw_type.isdigit():
+        raise ClusterMessageError(f"bad type field {raw_type!r}")
+    obj: dict[str, Any] = {"type": int(raw_type), "uid": text("uid"), "nsp": text("nsp")}
+    raw = text("data")
+    if raw:
+        if raw.startswith("{"):
+            obj["data"] = load_message(raw.encode(), limits, json_allowed=True)
+        else:
+            try:
+                packed = base64.b64decode(raw, validate=True)
+            except ValueError:
+                raise ClusterMessageError("the data field is neither JSON nor base64") from None
+            obj["data"] = load_message(packed, limits, json_allowed=False)
+    return decode_object(obj)
+
+
+def decode_object(message: Any) -> ClusterMessage:
+    """A decoded message object, validated."""
     if not isinstance(message, dict):
         raise ClusterMessageError("a message is an object")
     raw_type = message.get("type")
