@@ -10,6 +10,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -54,6 +55,26 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _cluster_ports(count: int) -> list[int]:
+    """Ports ``p`` with ``p + 10000`` free too (a cluster node's bus port)."""
+    ports: list[int] = []
+    candidate = 20000 + uuid.uuid4().int % 20000
+    while len(ports) < count:
+        candidate += 1
+        if all(_bindable(p) for p in (candidate, candidate + 10000)):
+            ports.append(candidate)
+    return ports
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 class PrivateRedis:
     """A ``redis-server`` of one test's own, which the test may stop and start again on the
     same port (the shared one is never touched)."""
@@ -94,6 +115,66 @@ def private_redis() -> Iterator[PrivateRedis]:
         redis.stop()
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
+    """A Redis Cluster of three primaries of the suite's own (ports returned), made with
+    ``redis-cli --cluster create``."""
+    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if server is None or cli is None:
+        pytest.fail("redis-server and redis-cli are needed (tools/bootstrap.sh installs them)")
+    folder = tmp_path_factory.mktemp("redis-cluster")
+    ports = _cluster_ports(3)
+    procs = [subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+         "--cluster-config-file", str(folder / f"nodes-{port}.conf"), "--save", "", "--appendonly", "no",
+         "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for port in ports]
+    try:
+        deadline = time.monotonic() + 10
+        while not all(_pings(port) for port in ports):
+            if time.monotonic() > deadline:
+                pytest.fail("the cluster's redis-servers did not start")
+            time.sleep(0.05)
+        subprocess.run([cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports), "--cluster-replicas", "0",
+                        "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        deadline = time.monotonic() + 20
+        while True:
+            states = [subprocess.run([cli, "-p", str(p), "cluster", "info"], capture_output=True, text=True,
+                                     timeout=5).stdout for p in ports]
+            if all("cluster_state:ok" in state for state in states):
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"the Redis Cluster did not come up: {states}")
+            time.sleep(0.1)
+        yield ports
+    finally:
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait(10)
+
+
+@pytest.fixture
+def sentinel(private_redis: PrivateRedis, tmp_path: Path) -> Iterator[int]:
+    """A Redis Sentinel watching ``private_redis`` as "mymaster"; its port."""
+    server = shutil.which("redis-server")
+    assert server is not None
+    (port,) = _cluster_ports(1)
+    conf = tmp_path / "sentinel.conf"
+    conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
+                    f"sentinel monitor mymaster 127.0.0.1 {private_redis.port} 1\n")
+    proc = subprocess.Popen([server, str(conf), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not _pings(port):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail("redis-sentinel did not start")
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
 @pytest.fixture
 def cluster_key() -> str:
     """A channel prefix of this test's own: the cluster tests share no channel."""
@@ -102,4 +183,4 @@ def cluster_key() -> str:
 
 from mixed_cluster import cluster  # noqa: E402  (the fixture, for every cluster test)
 
-__all__ = ["PrivateRedis", "cluster", "cluster_key", "private_redis", "redis_url"]
+__all__ = ["PrivateRedis", "cluster", "cluster_key", "private_redis", "redis_cluster", "redis_url", "sentinel"]

@@ -187,6 +187,10 @@ async def _lacks(js: Any, cid: str, room: str) -> bool:
     return room not in await _rooms_of(js, cid)
 
 
+CLASSIC = pytest.mark.parametrize("cluster", ["classic"], indirect=True)  # the emitter's flavour
+
+
+@CLASSIC
 async def test_our_emitter_reaches_both_kinds_of_node(js: Any, cluster: Cluster, cluster_key: str) -> None:
     emitter = Emitter(cluster.redis, key=cluster_key)
 
@@ -208,6 +212,7 @@ async def test_our_emitter_reaches_both_kinds_of_node(js: Any, cluster: Cluster,
     await exercise(js, cluster, do)
 
 
+@CLASSIC
 async def test_the_node_emitter_reaches_both_kinds_of_node(js: Any, cluster: Cluster,
                                                            node_emitter: NodeEmitter) -> None:
     async def do(op: str, **fields: Any) -> None:

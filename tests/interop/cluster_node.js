@@ -1,5 +1,6 @@
 // A Node.js socket.io node in a Redis cluster (@socket.io/redis-adapter, classic pub/sub), for
-// the mixed-cluster tests: `node cluster_node.js REDIS_URL KEY`. Prints {"port": N} once it
+// the mixed-cluster tests: `node cluster_node.js REDIS_URL KEY` (REDIS_URL may be
+// "cluster:URL,URL,..." for a Redis Cluster). Prints {"port": N} once it
 // listens. Its clients drive it with events:
 //   "emit" (event, ...args)            -> io.emit(event, ...args)
 //   "emit_to" (room, event, ...args)   -> io.to(room).emit(event, ...args)
@@ -27,12 +28,15 @@
 const http = require("http");
 const { Server } = require("socket.io");
 const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
-const { createClient } = require("redis");
+const { createClient, createCluster } = require("redis");
 const { createAdapter: createStreamsAdapter } = require("@socket.io/redis-streams-adapter");
 
 async function main() {
   const [url, key, requestsTimeout, flavour = "classic"] = process.argv.slice(2);
-  const pub = createClient({ url });
+  // "cluster:redis://h:p,redis://h:q" is a Redis Cluster, known by those seeds.
+  const pub = url.startsWith("cluster:")
+    ? createCluster({ rootNodes: url.slice("cluster:".length).split(",").map((u) => ({ url: u })) })
+    : createClient({ url });
   const sub = pub.duplicate();
   pub.on("error", (e) => console.error("redis pub", e.message));
   sub.on("error", (e) => console.error("redis sub", e.message));

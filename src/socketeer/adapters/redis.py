@@ -32,6 +32,7 @@ from .cluster import (
     response_channel,
 )
 from .clustered import ClusterNamespaceAdapter
+from .redis_client import count_subscribers, ready
 
 if TYPE_CHECKING:
     from ..server.namespace import Namespace
@@ -80,6 +81,7 @@ class RedisNamespaceAdapter(ClusterNamespaceAdapter):
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def init(self) -> None:
+        await ready(self.config.redis)
         pubsub = self.config.redis.pubsub()
         await pubsub.psubscribe(self.channel + "*")
         await pubsub.subscribe(self.request_channel, self.response_channel, self.specific_response_channel)
@@ -98,8 +100,7 @@ class RedisNamespaceAdapter(ClusterNamespaceAdapter):
 
     async def server_count(self) -> int:
         """Subscribers of the request channel, as Node counts them (``PUBSUB NUMSUB``)."""
-        reply = await self.config.redis.execute_command("PUBSUB", "NUMSUB", self.request_channel)
-        return int(reply[1]) if len(reply) > 1 else 0
+        return await count_subscribers(self.config.redis, "NUMSUB", self.request_channel)
 
     # -- out ---------------------------------------------------------------------------------
     def send_broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:

@@ -36,6 +36,7 @@ from .base import BroadcastOptions
 from .cluster import ClusterBroadcast, ClusterRequest, RequestType
 from .cluster_adapter import MessageType, decode_message, request_message, response_message
 from .clustered import ClusterNamespaceAdapter
+from .redis_client import count_subscribers, next_message, ready, spublish
 
 if TYPE_CHECKING:
     from ..server.namespace import Namespace
@@ -95,6 +96,7 @@ class ShardedNamespaceAdapter(ClusterNamespaceAdapter):
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def init(self) -> None:
+        await ready(self.config.redis)
         pubsub = self.config.redis.pubsub()
         rooms = [self._room_channel(r) for r in self.rooms if self._own_channel(r)]
         await pubsub.ssubscribe(self.channel, self.response_channel, *rooms)
@@ -112,8 +114,7 @@ class ShardedNamespaceAdapter(ClusterNamespaceAdapter):
                 logger.debug("closing the subscription of %s failed", self.port.name, exc_info=True)
 
     async def server_count(self) -> int:
-        reply = await self.config.redis.execute_command("PUBSUB", "SHARDNUMSUB", self.channel)
-        return int(reply[1]) if len(reply) > 1 else 0
+        return await count_subscribers(self.config.redis, "SHARDNUMSUB", self.channel)
 
     def fetch_timeout(self, opts: BroadcastOptions) -> float | None:
         return opts.timeout
@@ -208,13 +209,13 @@ class ShardedNamespaceAdapter(ClusterNamespaceAdapter):
             if self._pubsub is not None:
                 await self._pubsub.sunsubscribe(second)
         else:
-            await self.config.redis.execute_command("SPUBLISH", first, second)
+            await spublish(self.config.redis, first, second)
 
     # -- in ----------------------------------------------------------------------------------
     async def _read(self, pubsub: Any) -> None:
         while True:
             try:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                message = await next_message(pubsub, sharded=True)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -43,6 +43,7 @@ from .cluster_adapter import (
 )
 from .clustered import ClusterNamespaceAdapter
 from .recovery import is_recoverable, reaches
+from .redis_client import count_subscribers, ready
 
 if TYPE_CHECKING:
     from ..server.namespace import Namespace
@@ -162,6 +163,7 @@ class StreamsNamespaceAdapter(ClusterNamespaceAdapter):
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def init(self) -> None:
+        await ready(self.config.redis)
         pubsub = self.config.redis.pubsub()
         await pubsub.subscribe(self.public_channel, self.private_channel)
         self._pubsub = pubsub
@@ -180,8 +182,7 @@ class StreamsNamespaceAdapter(ClusterNamespaceAdapter):
                 logger.debug("closing the subscription of %s failed", self.port.name, exc_info=True)
 
     async def server_count(self) -> int:
-        reply = await self.config.redis.execute_command("PUBSUB", "NUMSUB", self.public_channel)
-        return int(reply[1]) if len(reply) > 1 else 0
+        return await count_subscribers(self.config.redis, "NUMSUB", self.public_channel)
 
     def fetch_timeout(self, opts: BroadcastOptions) -> float | None:
         return opts.timeout

@@ -1,0 +1,53 @@
+"""What the Redis transports need of redis-py beyond plain commands, for its three kinds of
+client alike: a standalone ``redis.asyncio.Redis`` (also what ``Sentinel.master_for`` returns)
+and a ``redis.asyncio.RedisCluster``.
+
+On a Redis Cluster each node counts only its own subscribers, so a subscriber count is the sum
+over the primaries, as Node's adapters compute it; a sharded message goes to the shard that
+owns its channel, and sharded subscriptions are read with ``get_sharded_message``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["count_subscribers", "is_cluster", "next_message", "ready", "spublish"]
+
+
+def is_cluster(redis: Any) -> bool:
+    return hasattr(redis, "get_primaries") and hasattr(redis, "get_node_from_key")
+
+
+async def ready(redis: Any) -> None:
+    """A cluster client learns the slots before its first subscription (redis-py's
+    ``ClusterPubSub`` needs them; commands would learn them by themselves)."""
+    if is_cluster(redis):
+        await redis.initialize()
+
+
+def _count(reply: Any) -> int:
+    return int(reply[1]) if isinstance(reply, list | tuple) and len(reply) > 1 else 0
+
+
+async def count_subscribers(redis: Any, kind: str, channel: str) -> int:
+    """``PUBSUB NUMSUB`` or ``PUBSUB SHARDNUMSUB`` of ``channel``, cluster-wide."""
+    if not is_cluster(redis):
+        return _count(await redis.execute_command("PUBSUB", kind, channel))
+    total = 0
+    for node in redis.get_primaries():
+        total += _count(await redis.execute_command("PUBSUB", kind, channel, target_nodes=node))
+    return total
+
+
+async def spublish(redis: Any, channel: str, data: bytes) -> None:
+    if is_cluster(redis):
+        await redis.execute_command("SPUBLISH", channel, data, target_nodes=redis.get_node_from_key(channel))
+    else:
+        await redis.execute_command("SPUBLISH", channel, data)
+
+
+async def next_message(pubsub: Any, sharded: bool) -> Any:
+    """The next message of a subscription, or ``None`` after a second without one."""
+    if sharded and hasattr(pubsub, "get_sharded_message"):  # a cluster's subscriptions, one per shard
+        return await pubsub.get_sharded_message(ignore_subscribe_messages=True, timeout=1.0)
+    return await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
