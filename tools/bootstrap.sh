@@ -85,6 +85,6 @@ if [ "$want" = demo ]; then  # the page uses the official browser client, from n
   exit 0
 fi
 command -v chromium >/dev/null 2>&1 || apt_install chromium
-command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+{ command -v redis-server && command -v redis-cli; } >/dev/null 2>&1 || apt_install redis-server redis-tools
 npm_packages
 matrix
