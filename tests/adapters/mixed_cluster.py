@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
@@ -83,6 +84,16 @@ class NodeNode:
             reader.cancel()
 
 
+class JsonParser:
+    """A parser as a user may pass one (Node's ``parser`` option), JSON here: no binary."""
+
+    def encode(self, value: Any) -> bytes:
+        return orjson.dumps(value)
+
+    def decode(self, data: bytes) -> Any:
+        return orjson.loads(data)
+
+
 def _details(sock: Any) -> dict[str, Any]:
     return {"id": sock.id, "rooms": sorted(sock.rooms), "data": sock.data, "auth": sock.handshake.auth,
             "query": sock.handshake.query, "address": sock.handshake.address,
@@ -107,8 +118,14 @@ def python_node(client: Any, key: str, flavour: str = "classic", **options: Any)
         if flavour == "streams+recovery":
             server_options["connection_state_recovery"] = {"max_disconnection_duration": 60.0}
     else:
+        if flavour == "classic+json":
+            options["parser"] = JsonParser()
         adapter = RedisAdapter(client, key=key, **options)
     io = socketeer.Server(adapter=adapter, **server_options)
+
+    @io.of("/chat").on("emit")
+    def chat_emit(socket: socketeer.Socket, event: str, *args: Any) -> None:
+        io.of("/chat").emit(event, *args)
     node = PythonNode(io)
 
     def target(room: str | None) -> Any:

@@ -74,3 +74,22 @@ async def test_server_side_events_cross_both_ways(js: Any, cluster: Cluster) -> 
     assert await received(js, "py1", "from_server_side") == ["hello", "from node", 2]
     assert await emit(js, "py1", "server_count", ack=True) == [2]
     assert await emit(js, "node1", "server_count", ack=True) == [2]
+
+
+async def test_other_namespaces_cross_and_stay_apart(js: Any, cluster: Cluster) -> None:
+    py, node = cluster.python_url, cluster.node_url
+    for cid, url in (("py_chat", py), ("node_chat", node)):
+        reply = await js.call({"cmd": "connect", "id": cid, "url": url + "/chat",
+                               "opts": {"transports": ["websocket"], "forceNew": True}})
+        assert reply["ok"], reply
+        await js.wait_event(cid, "connect")
+    for cid, url in (("py_main", py), ("node_main", node)):
+        await connect_to(js, cid, url)
+    await emit(js, "py_chat", "emit", "in_chat", "p")
+    await emit(js, "node_chat", "emit", "in_chat", "n")
+    for cid in ("py_chat", "node_chat"):
+        assert sorted([(await received(js, cid, "in_chat"))[0], (await received(js, cid, "in_chat"))[0]]) == ["n", "p"]
+    await emit(js, "py_main", "emit", "marker")
+    for cid in ("py_main", "node_main"):
+        await received(js, cid, "marker")
+        assert names(js, cid) == {"marker": 1}

@@ -21,8 +21,8 @@
 // Every server-side event it receives is re-emitted to its clients as "from_server_side"
 // [event, ...args]; "question" server-side events are answered with {node: "node", args}.
 // Each socket's disconnection is printed as a line {"disconnect": id, "reason": reason}.
-// A third argument sets requestsTimeout (ms); a fourth picks the flavour: "classic" (the
-// default), "sharded:<subscriptionMode>" (createShardedAdapter, KEY as its channelPrefix) or
+// The namespace "/chat" has "emit" too (chat.emit). A third argument sets requestsTimeout
+// (ms); a fourth picks the flavour: "classic" (the default), "classic+json" (a JSON parser), "sharded:<subscriptionMode>" (createShardedAdapter, KEY as its channelPrefix) or
 // "streams" / "streams+recovery" (@socket.io/redis-streams-adapter, KEY as its stream name,
 // channel prefix and session key prefix; with connection state recovery for the latter).
 const http = require("http");
@@ -50,7 +50,10 @@ async function main() {
     adapter = createStreamsAdapter(pub, { streamName: key, channelPrefix: key, sessionKeyPrefix: `${key}:session:` });
     if (flavour === "streams+recovery") options.connectionStateRecovery = { maxDisconnectionDuration: 60000 };
   } else {
-    adapter = createAdapter(pub, sub, { key, requestsTimeout: Number(requestsTimeout) || 5000 });
+    const json = { encode: (value) => JSON.stringify(value), decode: (data) => JSON.parse(data.toString()) };
+    adapter = createAdapter(pub, sub, {
+      key, requestsTimeout: Number(requestsTimeout) || 5000, ...(flavour === "classic+json" ? { parser: json } : {}),
+    });
   }
   const io = new Server(srv, { adapter, ...options });
   io.on("connection", (socket) => {
@@ -100,6 +103,10 @@ async function main() {
     });
     socket.on("disconnect", (reason) =>
       process.stdout.write(JSON.stringify({ disconnect: socket.id, reason }) + "\n"));
+  });
+  const chat = io.of("/chat");
+  chat.on("connection", (socket) => {
+    socket.on("emit", (event, ...args) => chat.emit(event, ...args));
   });
   for (const event of ["hello", "question"]) {
     io.on(event, (...args) => {

@@ -29,7 +29,7 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -39,9 +39,12 @@ from ..socketio.packets import Packet, PacketType
 from .base import BroadcastOptions, RemoteSocketDetails
 
 __all__ = [
+    "NOTEPACK",
     "ClusterBroadcast",
     "ClusterRequest",
     "ClusterResponse",
+    "NotepackParser",
+    "Parser",
     "PendingRequest",
     "RequestTable",
     "RequestType",
@@ -112,6 +115,29 @@ def msgpack_module() -> Any:
     return msgpack_parser.require()
 
 
+class Parser(Protocol):
+    """How the binary-capable messages are written (Node's ``parser`` option; notepack.io's
+    msgpack by default). JSON messages stay JSON whatever the parser."""
+
+    def encode(self, value: Any) -> bytes: ...
+
+    def decode(self, data: bytes) -> Any: ...
+
+
+class NotepackParser:
+    """msgpack as ``notepack.io`` writes and reads it (JavaScript's ``undefined`` included)."""
+
+    def encode(self, value: Any) -> bytes:
+        packed: bytes = msgpack_module().packb(value, use_bin_type=True)
+        return packed
+
+    def decode(self, data: bytes) -> Any:
+        return msgpack_module().unpackb(data, raw=False, strict_map_key=False, ext_hook=_undefined)
+
+
+NOTEPACK: Parser = NotepackParser()
+
+
 def encode_flags(opts: BroadcastOptions) -> dict[str, Any]:
     """The flags Node's BroadcastOperator sets, in the order it sets them."""
     flags: dict[str, Any] = {}
@@ -141,18 +167,17 @@ def _raw_opts(opts: BroadcastOptions, flags: bool = True) -> dict[str, Any]:
     return raw
 
 
-def encode_broadcast(uid: str, packet: Packet, opts: BroadcastOptions) -> bytes:
+def encode_broadcast(uid: str, packet: Packet, opts: BroadcastOptions, parser: Parser = NOTEPACK) -> bytes:
     """The message Node's adapter publishes for ``broadcast(packet, opts)``."""
-    packed: bytes = msgpack_module().packb([uid, _raw_packet(packet), _raw_opts(opts)], use_bin_type=True)
-    return packed
+    return parser.encode([uid, _raw_packet(packet), _raw_opts(opts)])
 
 
 def encode_request(uid: str, kind: RequestType, request_id: str | None = None, *,
                    opts: BroadcastOptions | None = None, rooms: list[str] | None = None,
                    close: bool | None = None, data: list[Any] | None = None,
-                   packet: Packet | None = None) -> bytes:
+                   packet: Packet | None = None, parser: Parser = NOTEPACK) -> bytes:
     """A request as Node's adapter writes it: its keys in Node's order, JSON except for the
-    BROADCAST request (msgpack, for the packet's binary arguments)."""
+    BROADCAST request (the parser's, for the packet's binary arguments)."""
     obj: dict[str, Any] = {"uid": uid}
     if request_id is not None:
         obj["requestId"] = request_id
@@ -161,8 +186,7 @@ def encode_request(uid: str, kind: RequestType, request_id: str | None = None, *
         assert packet is not None and opts is not None
         obj["packet"] = _raw_packet(packet)
         obj["opts"] = _raw_opts(opts)
-        packed: bytes = msgpack_module().packb(obj, use_bin_type=True)
-        return packed
+        return parser.encode(obj)
     if opts is not None:
         obj["opts"] = _raw_opts(opts, flags=False)
     if rooms is not None:
@@ -174,7 +198,7 @@ def encode_request(uid: str, kind: RequestType, request_id: str | None = None, *
     return orjson.dumps(obj)
 
 
-def encode_response(request_id: str, kind: RequestType, **fields: Any) -> bytes:
+def encode_response(request_id: str, kind: RequestType, parser: Parser = NOTEPACK, **fields: Any) -> bytes:
     """An answer, as Node writes each: SOCKETS, ALL_ROOMS and REMOTE_FETCH without a type
     (``{requestId, sockets|rooms}``), the others with it, BROADCAST_ACK in msgpack."""
     if kind in (RequestType.SOCKETS, RequestType.ALL_ROOMS, RequestType.REMOTE_FETCH,
@@ -182,8 +206,7 @@ def encode_response(request_id: str, kind: RequestType, **fields: Any) -> bytes:
         return orjson.dumps({"requestId": request_id, **fields})
     obj = {"type": int(kind), "requestId": request_id, **fields}
     if kind is RequestType.BROADCAST_ACK:
-        packed: bytes = msgpack_module().packb(obj, use_bin_type=True)
-        return packed
+        return parser.encode(obj)
     return orjson.dumps(obj)
 
 
@@ -210,7 +233,7 @@ def _check_depth(value: Any, depth: int, limit: int) -> None:
             _check_depth(item, depth + 1, limit)
 
 
-def load_message(data: bytes, limits: Limits, json_allowed: bool) -> Any:
+def load_message(data: bytes, limits: Limits, json_allowed: bool, parser: Parser = NOTEPACK) -> Any:
     """Bytes from Redis as a value: size-checked, JSON (first byte ``{``, as Node decides) or
     msgpack, depth-checked."""
     limit = limits.max_payload
@@ -225,10 +248,10 @@ def load_message(data: bytes, limits: Limits, json_allowed: bool) -> Any:
         try:
             # Every buffer inside is bounded by the message's length, checked above; msgpack
             # itself refuses nesting past its stack (StackError, a ValueError).
-            message = msgpack_module().unpackb(data, raw=False, strict_map_key=False, ext_hook=_undefined)
+            message = parser.decode(data)
         except ClusterMessageError:
             raise
-        except Exception as exc:  # msgpack raises several types for bad input
+        except Exception as exc:  # msgpack (and any parser) raises several types for bad input
             raise ClusterMessageError(f"not a msgpack message: {exc}") from None
     _check_depth(message, 0, limits.max_depth + 4)
     return message
@@ -290,9 +313,9 @@ def decode_options(raw_opts: Any) -> BroadcastOptions:
     )
 
 
-def decode_broadcast(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ClusterBroadcast:
+def decode_broadcast(data: bytes, limits: Limits = DEFAULT_LIMITS, parser: Parser = NOTEPACK) -> ClusterBroadcast:
     """A broadcast message from another node, validated; ``ClusterMessageError`` otherwise."""
-    message = load_message(data, limits, json_allowed=False)
+    message = load_message(data, limits, json_allowed=False, parser=parser)
     if not isinstance(message, list) or len(message) < 3:
         raise ClusterMessageError("a broadcast is an array [uid, packet, opts]")
     uid, obj, raw_opts = message[0], message[1], message[2]
@@ -335,9 +358,9 @@ def decode_request_id(value: Any, required: bool) -> str | None:
     return str(value)
 
 
-def decode_request(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ClusterRequest:
+def decode_request(data: bytes, limits: Limits = DEFAULT_LIMITS, parser: Parser = NOTEPACK) -> ClusterRequest:
     """A message from the request channel, validated; ``ClusterMessageError`` otherwise."""
-    message = load_message(data, limits, json_allowed=True)
+    message = load_message(data, limits, json_allowed=True, parser=parser)
     if not isinstance(message, dict):
         raise ClusterMessageError("a request is an object")
     uid = message.get("uid")
@@ -395,10 +418,10 @@ class ClusterResponse:
     raw: dict[str, Any]
 
 
-def decode_response(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ClusterResponse:
+def decode_response(data: bytes, limits: Limits = DEFAULT_LIMITS, parser: Parser = NOTEPACK) -> ClusterResponse:
     """A message from a response channel: an object with a ``requestId``. Its other fields
     are checked by the pending request it answers (``PendingRequest.accept``)."""
-    message = load_message(data, limits, json_allowed=True)
+    message = load_message(data, limits, json_allowed=True, parser=parser)
     if not isinstance(message, dict):
         raise ClusterMessageError("a response is an object")
     request_id = decode_request_id(message.get("requestId"), required=True)

@@ -19,7 +19,9 @@ from ..exceptions import ClusterMessageError
 from ..socketio.packets import Packet
 from .base import BroadcastOptions
 from .cluster import (
+    NOTEPACK,
     ClusterRequest,
+    Parser,
     RequestType,
     broadcast_channel,
     decode_broadcast,
@@ -52,13 +54,15 @@ class RedisAdapter:
     """
 
     def __init__(self, redis: Any, *, key: str = "socket.io", requests_timeout: float = 5.0,
-                 publish_on_specific_response_channel: bool = False, max_pending_publishes: int = 10_000) -> None:
+                 publish_on_specific_response_channel: bool = False, parser: Parser = NOTEPACK,
+                 max_pending_publishes: int = 10_000) -> None:
         if redis.connection_pool.connection_kwargs.get("decode_responses"):
             raise ValueError("the Redis client must not decode responses: messages are msgpack bytes")
         self.redis = redis
         self.key = key
         self.requests_timeout = requests_timeout
         self.publish_on_specific_response_channel = publish_on_specific_response_channel
+        self.parser = parser
         self.max_pending_publishes = max_pending_publishes
 
     def __call__(self, nsp: Namespace) -> RedisNamespaceAdapter:
@@ -105,10 +109,11 @@ class RedisNamespaceAdapter(ClusterNamespaceAdapter):
     # -- out ---------------------------------------------------------------------------------
     def send_broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
         self.queue(broadcast_channel(self.config.key, self.port.name, opts.rooms),
-                   encode_broadcast(self.uid, packet, opts))
+                   encode_broadcast(self.uid, packet, opts, self.config.parser))
 
     def send_request(self, kind: RequestType, request_id: str | None = None, **fields: Any) -> None:
-        self.queue(self.request_channel, encode_request(self.uid, kind, request_id, **fields))
+        data = encode_request(self.uid, kind, request_id, parser=self.config.parser, **fields)
+        self.queue(self.request_channel, data)
 
     def send_response(self, request: ClusterRequest, kind: RequestType, **fields: Any) -> None:
         assert request.request_id is not None
@@ -117,7 +122,7 @@ class RedisNamespaceAdapter(ClusterNamespaceAdapter):
         if (self.config.publish_on_specific_response_channel and request.uid is not None
                 and kind is not RequestType.SERVER_SIDE_EMIT):
             channel = response_channel(self.config.key, self.port.name, request.uid)
-        self.queue(channel, encode_response(request.request_id, kind, **fields))
+        self.queue(channel, encode_response(request.request_id, kind, self.config.parser, **fields))
 
     async def publish(self, *item: Any) -> None:
         channel, data = item
@@ -154,11 +159,11 @@ class RedisNamespaceAdapter(ClusterNamespaceAdapter):
                 room = channel[len(self.channel):-1]
                 if room and room not in self.rooms:
                     return  # no member here: not even decoded
-                self.on_broadcast(decode_broadcast(data))
+                self.on_broadcast(decode_broadcast(data, parser=self.config.parser))
             elif channel == self.request_channel:
-                self.on_request(decode_request(data))
+                self.on_request(decode_request(data, parser=self.config.parser))
             elif channel == self.response_channel or channel == self.specific_response_channel:
-                self.on_response(decode_response(data))
+                self.on_response(decode_response(data, parser=self.config.parser))
         except ClusterMessageError as exc:
             kind = "broadcast" if message.get("type") == "pmessage" else \
                 "request" if channel == self.request_channel else "answer"
