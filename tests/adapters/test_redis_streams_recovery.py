@@ -129,3 +129,42 @@ async def test_a_client_recovers_on_the_other_node(js: Any, two_nodes: tuple[Pyt
     finally:
         await js.call({"cmd": "disconnect", "id": "c"})
         await relay.stop()
+
+
+async def test_stream_entries_written_as_node_writes_them(js: Any, two_nodes: tuple[PythonNode, str, NodeNode],
+                                                          cluster_key: str) -> None:
+    """What a Node node adds to the stream for a broadcast (plain, binary) and a room
+    operation, against this side's fields for the same operations with the Node node's uid."""
+    from mixed_cluster import connect_to, emit
+
+    from socketeer.adapters.base import BroadcastOptions
+    from socketeer.adapters.cluster import RequestType
+    from socketeer.adapters.cluster_adapter import decode_stream_entry, request_body, stream_fields
+    from socketeer.socketio.packets import Packet, PacketType
+
+    python, _, node = two_nodes
+    client = python.io.sockets.adapter.config.redis
+    await connect_to(js, "n", node.url)
+    before = await client.xrevrange(cluster_key, "+", "-", count=1)
+    await emit(js, "n", "emit_to", "club", "news", "text", 1.5)
+    await emit(js, "n", "emit", "bin", b"\x00\xff", {"k": [None, True]})
+    await emit(js, "n", "sockets_join", "club", ["a"], ack=True)
+    start = before[0][0].decode() if before else "-"
+    async with asyncio.timeout(5):
+        while len(entries := [e for e in await client.xrange(cluster_key, start, "+") if
+                              not before or e[0] != before[0][0]]) < 3:
+            await asyncio.sleep(0.02)
+    got = [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries[:3]]
+    uid = decode_stream_entry(entries[0][1]).uid
+    ops = [
+        (RequestType.BROADCAST, {"packet": Packet(PacketType.EVENT, "/", ["news", "text", 1.5]),
+                                 "opts": BroadcastOptions(rooms=frozenset({"club"}))}),
+        (RequestType.BROADCAST, {"packet": Packet(PacketType.EVENT, "/", ["bin", b"\x00\xff", {"k": [None, True]}]),
+                                 "opts": BroadcastOptions()}),
+        (RequestType.REMOTE_JOIN, {"opts": BroadcastOptions(rooms=frozenset({"club"})), "rooms": ["a"]}),
+    ]
+    expected = []
+    for kind, fields in ops:
+        mtype, body = request_body(kind, **fields)
+        expected.append(stream_fields(uid, "/", mtype, body))
+    assert got == expected

@@ -201,8 +201,15 @@ def stream_fields(uid: str, nsp: str, kind: MessageType, data: dict[str, Any] | 
         if not only_plaintext and kind in _MAY_HOLD_BINARY and has_binary(data):
             fields["data"] = base64.b64encode(msgpack_module().packb(data, use_bin_type=True)).decode()
         else:
-            fields["data"] = orjson.dumps(data).decode()
+            fields["data"] = orjson.dumps(data, default=_as_node_buffer).decode()
     return fields
+
+
+def _as_node_buffer(value: Any) -> Any:
+    """Binary in plain text, as ``JSON.stringify`` writes a Node ``Buffer`` (``only_plaintext``)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"type": "Buffer", "data": list(bytes(value))}
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def decode_stream_entry(fields: dict[Any, Any], limits: Limits = DEFAULT_LIMITS) -> ClusterMessage:
