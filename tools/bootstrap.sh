@@ -2,8 +2,10 @@
 # Everything the tests and the demo need on a fresh Debian machine, installed only when missing:
 # a Python 3.11+ virtual environment with the package and its dev tools, the npm packages of the
 # interop tests (the official clients, also the demo page's browser bundle), Chromium for the
-# browser tests, redis-server for the cluster tests (they use the Redis on 127.0.0.1:6379 when one
-# answers, else start this one on a free port). With "all", also a
+# browser tests, redis-server and redis-cli for the cluster tests (they use the Redis on
+# 127.0.0.1:6379 when one answers, else start this one on a free port; the Redis Cluster and
+# Sentinel tests always start their own), HAProxy and nginx for the load-balancer tests. With
+# "all", also a
 # virtual environment per other supported Python found on the machine (.venv-3.12, .venv-3.13),
 # for the test matrix; the test command says which versions it could not find.
 # Safe to run again: each step is skipped when its result is already there and up to date.
@@ -86,5 +88,8 @@ if [ "$want" = demo ]; then  # the page uses the official browser client, from n
 fi
 command -v chromium >/dev/null 2>&1 || apt_install chromium
 { command -v redis-server && command -v redis-cli; } >/dev/null 2>&1 || apt_install redis-server redis-tools
+# The load-balancer tests run the configurations of deploy/ in front of real nodes.
+command -v haproxy >/dev/null 2>&1 || apt_install haproxy
+command -v nginx >/dev/null 2>&1 || apt_install nginx
 npm_packages
 matrix

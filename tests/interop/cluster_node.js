@@ -15,6 +15,7 @@
 //   "remote" (sid, op, ...args), ack   -> the fetched socket `sid`: emit/join/leave/disconnect
 //   "sockets_join"/"sockets_leave" (room|null, rooms), "disconnect_sockets" (room|null, close)
 //   "set_data" (data), ack             -> socket.data = data
+//   "whoami", ack                      -> ack("node")
 //   "rooms_of", ack                    -> ack([...socket.rooms])
 //   "all_rooms", ack                   -> ack([...await io.of("/").adapter.allRooms()])
 //   "ss_ack" (event, ...args), ack     -> io.serverSideEmitWithAck(...) -> ack({err, responses})
@@ -91,6 +92,7 @@ async function main() {
     socket.on("sockets_leave", (room, rooms, ack) => { target(room).socketsLeave(rooms); if (ack) ack(); });
     socket.on("disconnect_sockets", (room, close, ack) => { if (ack) ack(); target(room).disconnectSockets(close); });
     socket.on("set_data", (data, ack) => { socket.data = data; ack(); });
+    socket.on("whoami", (ack) => ack("node"));
     socket.on("rooms_of", (ack) => ack([...socket.rooms].sort()));
     socket.on("all_rooms", async (ack) => ack([...(await io.of("/").adapter.allRooms())].sort()));
     socket.on("ss_ack", async (event, ...args) => {

@@ -150,6 +150,9 @@ function clientOptions(raw) {
   if (opts.parser === "msgpack") opts.parser = require("socket.io-msgpack-parser");
   else if (opts.parser !== undefined) throw new Error(`unknown parser ${opts.parser}`);
   if (opts.auth !== undefined) opts.auth = fromJs(opts.auth);
+  // A source address of its own (127.0.0.2, ...), for both transports: what lets tests spread
+  // clients over nodes behind a balancer that hashes the client's address.
+  if (opts.localAddress !== undefined) opts.agent = new (require("node:http").Agent)({ localAddress: opts.localAddress });
   return opts;
 }
 
