@@ -304,5 +304,12 @@ def test_linear_check_catches_quadratic_work() -> None:
     def quadratic(text: str) -> int:
         return sum(len(text[i:]) for i in range(len(text)))  # each slice copies the rest
 
-    with pytest.raises(AssertionError, match="ratio"):
-        assert_linear(quadratic, lambda n: "a" * n, 12_000, attempts=1)
+    # A busy machine can blur one measurement (a descheduled small run); quadratic work must
+    # still be caught in one of three tries.
+    for _ in range(3):
+        try:
+            assert_linear(quadratic, lambda n: "a" * n, 12_000, attempts=1)
+        except AssertionError as exc:
+            assert "ratio" in str(exc)
+            return
+    pytest.fail("quadratic work passed the linear check three times")
