@@ -70,9 +70,11 @@ async def test_rooms_and_single_sockets_in_every_mode(js: Any, sharded: Cluster,
         assert not [e for e in js.events.get(cid, []) if e.get("event") == "t"]
 
 
+DYNAMIC = pytest.mark.parametrize("cluster", ["sharded:dynamic"], indirect=True)
+
+
+@DYNAMIC
 async def test_a_node_without_members_is_not_subscribed(js: Any, cluster: Cluster, cluster_key: str) -> None:
-    if cluster.flavour != "sharded:dynamic":
-        pytest.skip("dynamic mode only")
     await connect_to(js, "py1", cluster.python_url)
     await connect_to(js, "node1", cluster.node_url)
     channel = f"{cluster_key}#/#lonely#"
@@ -99,11 +101,10 @@ async def test_a_node_without_members_is_not_subscribed(js: Any, cluster: Cluste
             await asyncio.sleep(0.02)
 
 
+@DYNAMIC
 async def test_messages_are_written_as_node_writes_them(js: Any, cluster: Cluster, cluster_key: str) -> None:
     """What a Node node publishes, captured from Redis, against this side's encoding of the
     same operation with the Node node's uid."""
-    if cluster.flavour != "sharded:dynamic":
-        pytest.skip("dynamic mode only")
     pubsub = cluster.redis.pubsub()
     await pubsub.ssubscribe(f"{cluster_key}#/#", f"{cluster_key}#/#club#")
     try:
