@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ..server.namespace import Namespace
     from ..server.socket import Socket
 
-__all__ = ["ClusterNamespaceAdapter"]
+__all__ = ["ClusterAdapterNode", "ClusterNamespaceAdapter"]
 
 logger = logging.getLogger("socketeer.adapter.cluster")
 
@@ -388,3 +388,25 @@ class ClusterNamespaceAdapter(InMemoryAdapter):
         if request.request_id is not None:
             self.send_response(request, request.type)
 
+
+
+class ClusterAdapterNode(ClusterNamespaceAdapter):
+    """A node of the ``ClusterAdapter`` dialect (sharded and streams flavours): it has no
+    SOCKETS or ALL_ROOMS request, so ``sockets`` and ``all_rooms`` are answered from
+    ``fetch_sockets`` across nodes; ``fetch_sockets`` waits for the operation's timeout (the
+    requests timeout when none is set), and timeouts are worded as Node words them there."""
+
+    def fetch_timeout(self, opts: BroadcastOptions) -> float | None:
+        return opts.timeout
+
+    def timeout_message(self, what: str, answered: int, expected: int) -> str:
+        return f"timeout reached: only {answered} responses received out of {expected}"
+
+    async def sockets(self, rooms: Iterable[str] = ()) -> set[str]:
+        return {s.id for s in await self.fetch_sockets(BroadcastOptions(rooms=frozenset(rooms)))}
+
+    async def all_rooms(self) -> set[str]:
+        rooms: set[str] = set()
+        for sock in await self.fetch_sockets(BroadcastOptions()):
+            rooms.update(sock.rooms)
+        return rooms

@@ -11,7 +11,6 @@ request channel, as Node counts.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +33,7 @@ from .cluster import (
     response_channel,
 )
 from .clustered import ClusterNamespaceAdapter
-from .redis_client import count_subscribers, ready
+from .redis_client import Subscription, count_subscribers, ready
 
 if TYPE_CHECKING:
     from ..server.namespace import Namespace
@@ -81,26 +80,24 @@ class RedisNamespaceAdapter(ClusterNamespaceAdapter):
         self.request_channel = request_channel(config.key, name)
         self.response_channel = response_channel(config.key, name)
         self.specific_response_channel = response_channel(config.key, name, self.uid)
-        self._pubsub: Any = None
+        self._subscription: Subscription | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def init(self) -> None:
         await ready(self.config.redis)
-        pubsub = self.config.redis.pubsub()
-        await pubsub.psubscribe(self.channel + "*")
-        await pubsub.subscribe(self.request_channel, self.response_channel, self.specific_response_channel)
-        self._pubsub = pubsub
-        self.start_task(self._read(pubsub))
+        subscription = Subscription(self.config.redis)
+        await subscription.pubsub.psubscribe(self.channel + "*")
+        await subscription.pubsub.subscribe(self.request_channel, self.response_channel,
+                                            self.specific_response_channel)
+        self._subscription = subscription
+        self.start_task(subscription.read(self._on_message))
         self.start_publisher()
 
     async def close(self) -> None:
         await super().close()
-        if self._pubsub is not None:
-            pubsub, self._pubsub = self._pubsub, None
-            try:
-                await pubsub.aclose() if hasattr(pubsub, "aclose") else await pubsub.close()
-            except Exception:
-                logger.debug("closing the subscription of %s failed", self.port.name, exc_info=True)
+        if self._subscription is not None:
+            subscription, self._subscription = self._subscription, None
+            await subscription.close()
 
     async def server_count(self) -> int:
         """Subscribers of the request channel, as Node counts them (``PUBSUB NUMSUB``)."""
@@ -129,23 +126,6 @@ class RedisNamespaceAdapter(ClusterNamespaceAdapter):
         await self.config.redis.publish(channel, data)
 
     # -- in ----------------------------------------------------------------------------------
-    async def _read(self, pubsub: Any) -> None:
-        while True:
-            try:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.error("reading from Redis failed (%s); retrying", exc)
-                await asyncio.sleep(1.0)
-                continue
-            if message is None:
-                continue
-            try:
-                self._on_message(message)
-            except Exception:  # a bug here must not stop the subscription
-                logger.exception("handling a cluster message failed")
-
     def _on_message(self, message: dict[str, Any]) -> None:
         channel = message.get("channel")
         data = message.get("data")

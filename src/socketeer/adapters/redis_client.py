@@ -9,9 +9,14 @@ owns its channel, and sharded subscriptions are read with ``get_sharded_message`
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["count_subscribers", "is_cluster", "next_message", "ready", "spublish"]
+__all__ = ["Subscription", "count_subscribers", "is_cluster", "next_message", "ready", "spublish"]
+
+logger = logging.getLogger("socketeer.adapter.redis")
 
 
 def is_cluster(redis: Any) -> bool:
@@ -51,3 +56,36 @@ async def next_message(pubsub: Any, sharded: bool) -> Any:
     if sharded and hasattr(pubsub, "get_sharded_message"):  # a cluster's subscriptions, one per shard
         return await pubsub.get_sharded_message(ignore_subscribe_messages=True, timeout=1.0)
     return await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+
+
+class Subscription:
+    """One redis-py subscription (``pubsub``: subscribe on it first), read by one task until
+    closed: each message goes to ``handle``; a broken connection is logged and retried (redis-py
+    reconnects and subscribes again by itself), and a bug in ``handle`` never ends the reading."""
+
+    def __init__(self, redis: Any, *, sharded: bool = False) -> None:
+        self.pubsub = redis.pubsub()
+        self.sharded = sharded
+
+    async def read(self, handle: Callable[[dict[str, Any]], None]) -> None:
+        while True:
+            try:
+                message = await next_message(self.pubsub, self.sharded)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.error("reading from Redis failed (%s); retrying", exc)
+                await asyncio.sleep(1.0)
+                continue
+            if message is None:
+                continue
+            try:
+                handle(message)
+            except Exception:
+                logger.exception("handling a cluster message failed")
+
+    async def close(self) -> None:
+        try:
+            await self.pubsub.aclose()
+        except Exception:
+            logger.debug("closing a subscription failed", exc_info=True)

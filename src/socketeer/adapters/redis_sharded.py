@@ -25,7 +25,6 @@ ALL_ROOMS request in this dialect: ``sockets`` and ``all_rooms`` are answered fr
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,8 +34,8 @@ from ..socketio.packets import Packet
 from .base import BroadcastOptions
 from .cluster import ClusterBroadcast, ClusterRequest, RequestType
 from .cluster_adapter import MessageType, decode_message, request_message, response_message
-from .clustered import ClusterNamespaceAdapter
-from .redis_client import count_subscribers, next_message, ready, spublish
+from .clustered import ClusterAdapterNode
+from .redis_client import Subscription, count_subscribers, ready, spublish
 
 if TYPE_CHECKING:
     from ..server.namespace import Namespace
@@ -82,7 +81,7 @@ class ShardedRedisAdapter:
         return ShardedNamespaceAdapter(nsp, self)
 
 
-class ShardedNamespaceAdapter(ClusterNamespaceAdapter):
+class ShardedNamespaceAdapter(ClusterAdapterNode):
     """One namespace's adapter in the sharded flavour."""
 
     def __init__(self, nsp: Namespace, config: ShardedRedisAdapter) -> None:
@@ -92,45 +91,26 @@ class ShardedNamespaceAdapter(ClusterNamespaceAdapter):
         self.channel = f"{config.channel_prefix}#{self.port.name}#"
         self.response_channel = f"{self.channel}{self.uid}#"
         self._dynamic = config.subscription_mode != "static"
-        self._pubsub: Any = None
+        self._subscription: Subscription | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def init(self) -> None:
         await ready(self.config.redis)
-        pubsub = self.config.redis.pubsub()
+        subscription = Subscription(self.config.redis, sharded=True)
         rooms = [self._room_channel(r) for r in self.rooms if self._own_channel(r)]
-        await pubsub.ssubscribe(self.channel, self.response_channel, *rooms)
-        self._pubsub = pubsub
-        self.start_task(self._read(pubsub))
+        await subscription.pubsub.ssubscribe(self.channel, self.response_channel, *rooms)
+        self._subscription = subscription
+        self.start_task(subscription.read(self._on_message))
         self.start_publisher()
 
     async def close(self) -> None:
         await super().close()
-        if self._pubsub is not None:
-            pubsub, self._pubsub = self._pubsub, None
-            try:
-                await pubsub.aclose()
-            except Exception:
-                logger.debug("closing the subscription of %s failed", self.port.name, exc_info=True)
+        if self._subscription is not None:
+            subscription, self._subscription = self._subscription, None
+            await subscription.close()
 
     async def server_count(self) -> int:
         return await count_subscribers(self.config.redis, "SHARDNUMSUB", self.channel)
-
-    def fetch_timeout(self, opts: BroadcastOptions) -> float | None:
-        return opts.timeout
-
-    def timeout_message(self, what: str, answered: int, expected: int) -> str:
-        return f"timeout reached: only {answered} responses received out of {expected}"
-
-    async def sockets(self, rooms: Iterable[str] = ()) -> set[str]:
-        found = await self.fetch_sockets(BroadcastOptions(rooms=frozenset(rooms)))
-        return {s.id for s in found}
-
-    async def all_rooms(self) -> set[str]:
-        rooms: set[str] = set()
-        for sock in await self.fetch_sockets(BroadcastOptions()):
-            rooms.update(sock.rooms)
-        return rooms
 
     # -- room channels ------------------------------------------------------------------------
     def _own_channel(self, room: str) -> bool:
@@ -203,32 +183,15 @@ class ShardedNamespaceAdapter(ClusterNamespaceAdapter):
     async def publish(self, *item: Any) -> None:
         first, second = item
         if first == _SUB:
-            if self._pubsub is not None:
-                await self._pubsub.ssubscribe(second)
+            if self._subscription is not None:
+                await self._subscription.pubsub.ssubscribe(second)
         elif first == _UNSUB:
-            if self._pubsub is not None:
-                await self._pubsub.sunsubscribe(second)
+            if self._subscription is not None:
+                await self._subscription.pubsub.sunsubscribe(second)
         else:
             await spublish(self.config.redis, first, second)
 
     # -- in ----------------------------------------------------------------------------------
-    async def _read(self, pubsub: Any) -> None:
-        while True:
-            try:
-                message = await next_message(pubsub, sharded=True)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.error("reading from Redis failed (%s); retrying", exc)
-                await asyncio.sleep(1.0)
-                continue
-            if message is None:
-                continue
-            try:
-                self._on_message(message)
-            except Exception:  # a bug here must not stop the subscription
-                logger.exception("handling a cluster message failed")
-
     def _on_message(self, message: dict[str, Any]) -> None:
         channel = message.get("channel")
         data = message.get("data")

@@ -41,9 +41,9 @@ from .cluster_adapter import (
     response_message,
     stream_fields,
 )
-from .clustered import ClusterNamespaceAdapter
+from .clustered import ClusterAdapterNode
 from .recovery import is_recoverable, reaches
-from .redis_client import count_subscribers, ready
+from .redis_client import Subscription, count_subscribers, ready
 
 if TYPE_CHECKING:
     from ..server.namespace import Namespace
@@ -148,7 +148,7 @@ def _streams(reply: Any) -> list[tuple[Any, list[Any]]]:
     return [(item[0], item[1]) for item in reply]
 
 
-class StreamsNamespaceAdapter(ClusterNamespaceAdapter):
+class StreamsNamespaceAdapter(ClusterAdapterNode):
     """One namespace's adapter in the streams flavour."""
 
     def __init__(self, nsp: Namespace, config: RedisStreamsAdapter) -> None:
@@ -159,45 +159,27 @@ class StreamsNamespaceAdapter(ClusterNamespaceAdapter):
         self._recovering = self.port.recovery is not None
         self.public_channel = f"{config.channel_prefix}#{self.port.name}#"
         self.private_channel = f"{self.public_channel}{self.uid}#"
-        self._pubsub: Any = None
+        self._subscription: Subscription | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def init(self) -> None:
         await ready(self.config.redis)
-        pubsub = self.config.redis.pubsub()
-        await pubsub.subscribe(self.public_channel, self.private_channel)
-        self._pubsub = pubsub
-        self.start_task(self._listen(pubsub))
+        subscription = Subscription(self.config.redis)
+        await subscription.pubsub.subscribe(self.public_channel, self.private_channel)
+        self._subscription = subscription
+        self.start_task(subscription.read(self._on_pubsub))
         self.start_publisher()
         await self.config.attach(self)
 
     async def close(self) -> None:
         await self.config.detach(self)
         await super().close()
-        if self._pubsub is not None:
-            pubsub, self._pubsub = self._pubsub, None
-            try:
-                await pubsub.aclose()
-            except Exception:
-                logger.debug("closing the subscription of %s failed", self.port.name, exc_info=True)
+        if self._subscription is not None:
+            subscription, self._subscription = self._subscription, None
+            await subscription.close()
 
     async def server_count(self) -> int:
         return await count_subscribers(self.config.redis, "NUMSUB", self.public_channel)
-
-    def fetch_timeout(self, opts: BroadcastOptions) -> float | None:
-        return opts.timeout
-
-    def timeout_message(self, what: str, answered: int, expected: int) -> str:
-        return f"timeout reached: only {answered} responses received out of {expected}"
-
-    async def sockets(self, rooms: Any = ()) -> set[str]:
-        return {s.id for s in await self.fetch_sockets(BroadcastOptions(rooms=frozenset(rooms)))}
-
-    async def all_rooms(self) -> set[str]:
-        rooms: set[str] = set()
-        for sock in await self.fetch_sockets(BroadcastOptions()):
-            rooms.update(sock.rooms)
-        return rooms
 
     # -- out ---------------------------------------------------------------------------------
     def _fields(self, mtype: MessageType, body: dict[str, Any]) -> dict[str, str]:
@@ -261,27 +243,15 @@ class StreamsNamespaceAdapter(ClusterNamespaceAdapter):
                 self.deliver_local(self.encode(stamped), opts)
 
     # -- in ----------------------------------------------------------------------------------
-    async def _listen(self, pubsub: Any) -> None:
-        while True:
-            try:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.error("reading from Redis failed (%s); retrying", exc)
-                await asyncio.sleep(1.0)
-                continue
-            if message is None or message.get("type") != "message" or not isinstance(message.get("data"), bytes):
-                continue
-            try:
-                decoded = decode_message(message["data"])
-            except ClusterMessageError as exc:
-                logger.warning("dropped a malformed message on %s: %s", message.get("channel"), exc)
-                continue
-            try:
-                self._on_cluster_message(decoded, None)
-            except Exception:  # a bug here must not stop the subscription
-                logger.exception("handling a cluster message failed")
+    def _on_pubsub(self, message: dict[str, Any]) -> None:
+        if message.get("type") != "message" or not isinstance(message.get("data"), bytes):
+            return
+        try:
+            decoded = decode_message(message["data"])
+        except ClusterMessageError as exc:
+            logger.warning("dropped a malformed message on %s: %s", message.get("channel"), exc)
+            return
+        self._on_cluster_message(decoded, None)
 
     def on_stream_message(self, message: ClusterMessage, entry_id: str) -> None:
         self._on_cluster_message(message, entry_id)
