@@ -99,6 +99,9 @@ class EngineOptions:
     allow_upgrades: bool = True
     cors_allowed_origins: Origins = None
     cors_credentials: bool = False
+    #: Refuse (403) a WebSocket whose ``Origin`` is neither the server's own nor one that
+    #: ``cors_allowed_origins`` allows (the reference checks no origin on WebSockets).
+    websocket_check_origin: bool = False
     allow_request: Callable[[HttpRequest], bool | str | Awaitable[bool | str]] | None = None
     cookie: str | dict[str, Any] | None = None
     http_compression: bool = True

@@ -21,6 +21,20 @@ class Cors:
     def enabled(self) -> bool:
         return self.allowed is not None
 
+    def admits_websocket(self, request: HttpRequest) -> bool:
+        """Whether a WebSocket upgrade may come from its page's origin: browsers send
+        ``Origin`` on every WebSocket and CORS does not apply to them, so a page of any site
+        could open one with the user's cookies (cross-site WebSocket hijacking). Allowed: no
+        ``Origin`` (not a browser), the server's own origin (the ``Host`` it was asked for),
+        or an origin ``cors_allowed_origins`` allows."""
+        origin = request.headers.get("origin")
+        if origin is None:
+            return True
+        host = request.headers.get("host")
+        if host is not None and origin.split("://", 1)[-1].rstrip("/") == host:
+            return True
+        return self.allowed is not None and self.allowed_origin(request) is not None
+
     def allowed_origin(self, request: HttpRequest) -> str | None:
         """The ``Access-Control-Allow-Origin`` value for this request, if any."""
         allowed = self.allowed

@@ -146,6 +146,10 @@ class Engine(Polling):
         """
         if request.path != self.path:
             return HttpResponse(404, [("Content-Type", "text/plain")], b"Not Found")
+        if self.options.websocket_check_origin and not self.cors.admits_websocket(request):
+            logger.warning("refused WebSocket %s from %s: origin %s not allowed", request.url, request.client,
+                           request.headers.get("origin"))
+            return HttpResponse(403, [("Content-type", "text/html")], b"Forbidden")
         sid = request.query.get("sid")
         sock = self.sessions.get(sid) if sid else None
         deferred: HandshakeError | None = None
