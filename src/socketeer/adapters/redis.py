@@ -33,7 +33,7 @@ from .cluster import (
     response_channel,
 )
 from .clustered import ClusterNamespaceAdapter
-from .redis_client import Subscription, count_subscribers, ready
+from .redis_client import Subscription, check_client, count_subscribers, ready
 
 if TYPE_CHECKING:
     from ..server.namespace import Namespace
@@ -55,9 +55,7 @@ class RedisAdapter:
     def __init__(self, redis: Any, *, key: str = "socket.io", requests_timeout: float = 5.0,
                  publish_on_specific_response_channel: bool = False, parser: Parser = NOTEPACK,
                  max_pending_publishes: int = 10_000) -> None:
-        if redis.connection_pool.connection_kwargs.get("decode_responses"):
-            raise ValueError("the Redis client must not decode responses: messages are msgpack bytes")
-        self.redis = redis
+        self.redis = check_client(redis)
         self.key = key
         self.requests_timeout = requests_timeout
         self.publish_on_specific_response_channel = publish_on_specific_response_channel

@@ -14,9 +14,24 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Subscription", "count_subscribers", "is_cluster", "next_message", "ready", "spublish"]
+__all__ = ["Subscription", "check_client", "count_subscribers", "is_cluster", "next_message", "ready", "spublish"]
 
 logger = logging.getLogger("socketeer.adapter.redis")
+
+
+def check_client(redis: Any) -> Any:
+    """``redis``, if it hands back bytes: cluster messages are msgpack, which a client made
+    with ``decode_responses=True`` would try to read as text."""
+    pool = getattr(redis, "connection_pool", None)
+    if pool is not None:
+        kwargs = pool.connection_kwargs
+    elif hasattr(redis, "get_connection_kwargs"):  # RedisCluster
+        kwargs = redis.get_connection_kwargs()
+    else:
+        kwargs = {}
+    if kwargs.get("decode_responses"):
+        raise ValueError("the Redis client must not decode responses: cluster messages are msgpack bytes")
+    return redis
 
 
 def is_cluster(redis: Any) -> bool:

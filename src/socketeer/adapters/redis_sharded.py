@@ -35,7 +35,7 @@ from .base import BroadcastOptions
 from .cluster import ClusterBroadcast, ClusterRequest, RequestType
 from .cluster_adapter import MessageType, decode_message, request_message, response_message
 from .clustered import ClusterAdapterNode
-from .redis_client import Subscription, count_subscribers, ready, spublish
+from .redis_client import Subscription, check_client, count_subscribers, ready, spublish
 
 if TYPE_CHECKING:
     from ..server.namespace import Namespace
@@ -68,10 +68,7 @@ class ShardedRedisAdapter:
                  max_pending_publishes: int = 10_000) -> None:
         if subscription_mode not in ("static", "dynamic", "dynamic-private"):
             raise ValueError(f"subscription_mode must be static, dynamic or dynamic-private, not {subscription_mode!r}")
-        pool = getattr(redis, "connection_pool", None)
-        if pool is not None and pool.connection_kwargs.get("decode_responses"):
-            raise ValueError("the Redis client must not decode responses: messages may be msgpack bytes")
-        self.redis = redis
+        self.redis = check_client(redis)
         self.channel_prefix = channel_prefix
         self.subscription_mode: SubscriptionMode = subscription_mode
         self.requests_timeout = requests_timeout

@@ -43,7 +43,7 @@ from .cluster_adapter import (
 )
 from .clustered import ClusterAdapterNode
 from .recovery import is_recoverable, reaches
-from .redis_client import Subscription, count_subscribers, ready
+from .redis_client import Subscription, check_client, count_subscribers, ready
 
 if TYPE_CHECKING:
     from ..server.namespace import Namespace
@@ -68,10 +68,7 @@ class RedisStreamsAdapter:
                  block_time: float = 5.0, channel_prefix: str = "socket.io",
                  session_key_prefix: str = "sio:session:", only_plaintext: bool = False,
                  requests_timeout: float = 5.0, max_pending_publishes: int = 10_000) -> None:
-        pool = getattr(redis, "connection_pool", None)
-        if pool is not None and pool.connection_kwargs.get("decode_responses"):
-            raise ValueError("the Redis client must not decode responses: messages may be msgpack bytes")
-        self.redis = redis
+        self.redis = check_client(redis)
         self.stream_name = stream_name
         self.max_len = max_len
         self.read_count = read_count
