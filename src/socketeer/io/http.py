@@ -5,6 +5,9 @@ pipelining answered in order), hands them to the engine, and, after a WebSocket 
 switches the same connection to frame parsing (``websocket.FrameReader``). Each limit is
 named: request head size and time (``Limits.max_header_size``, ``Limits.header_timeout``),
 body size (``max_http_buffer_size``: 413 before the body is read), message size (1009).
+A client that half-closes after its requests still gets their answers, then the close.
+Connections are closed in stages (the answer, a FIN, then what still arrives is dropped),
+so a client still sending never has the answer destroyed by a reset.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from .websocket import (
     build_frame,
     close_payload,
     negotiate_deflate,
+    valid_key,
 )
 
 __all__ = ["HttpServer"]
@@ -46,6 +50,13 @@ _REASONS = {
 }
 
 ExtraHandler = Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse] | None]
+
+#: What follows an answer: the connection is closed, kept, or kept and the answer says so
+#: (an HTTP/1.0 client that asked for keep-alive assumes a close unless the answer carries
+#: ``Connection: keep-alive``: ApacheBench -k would wait for an end that never comes).
+_CLOSE, _KEEP, _KEEP_SAID = 0, 1, 2
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 #: The two header bytes of an unmasked, whole text frame of each length under 126.
@@ -155,12 +166,40 @@ class _Peer:
         self.protocol.close_soon()
 
 
+class _Lingering(asyncio.Protocol):
+    """What reads a connection once it is closing: everything that still arrives is dropped,
+    the client's FIN ends it, and the loss is reported to the connection's own protocol."""
+
+    __slots__ = ("protocol",)
+
+    def __init__(self, protocol: HttpProtocol) -> None:
+        self.protocol = protocol
+
+    def data_received(self, data: bytes) -> None:
+        pass
+
+    def eof_received(self) -> None:
+        return None  # the transport closes itself
+
+    def pause_writing(self) -> None:
+        self.protocol.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.protocol.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.protocol.connection_lost(exc)
+
+
 class HttpProtocol(asyncio.Protocol):
     __slots__ = (
         "_body",
         "_busy",
         "_busy_keep_alive",
         "_deadline",
+        "_deferred",
+        "_ending",
+        "_eof",
         "_head_bytes",
         "_header_size",
         "_headers",
@@ -169,6 +208,7 @@ class HttpProtocol(asyncio.Protocol):
         "_served",
         "_timer",
         "_too_large",
+        "_upgrade_http11",
         "_upgrade_request",
         "_url",
         "_ws_buffer",
@@ -194,9 +234,13 @@ class HttpProtocol(asyncio.Protocol):
         self._deadline: float | None = None  # when the current head must be complete
         self._busy: HttpRequest | None = None  # the request being answered (for pipelining order)
         #: Pipelined requests waiting for the one being answered, each with its keep-alive.
-        self._queue: list[tuple[HttpRequest, bool]] = []
-        self._busy_keep_alive = True
+        self._queue: list[tuple[HttpRequest, int]] = []
+        self._busy_keep_alive = _KEEP
+        #: What waits for the answers still owed to earlier requests: the ``100 Continue`` of
+        #: the head being read, or a pipelined upgrade (answers go out in request order).
+        self._deferred: Callable[[], None] | None = None
         self._upgrade_request: HttpRequest | None = None
+        self._upgrade_http11 = False
         #: True while a request head is (or may start) arriving; its raw bytes so far.
         self._in_head = True
         self._head_bytes = 0
@@ -208,6 +252,10 @@ class HttpProtocol(asyncio.Protocol):
         self.ws_peer: _Peer | None = None
         self.receiver: WebSocketReceiver | None = None
         self.write_paused = False
+        #: Set once the connection is closing: nothing more is read, answered or written.
+        self._ending = False
+        #: The client has half-closed: the connection closes after the answers it is owed.
+        self._eof = False
 
     # -- connection -------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -216,6 +264,7 @@ class HttpProtocol(asyncio.Protocol):
         self._arm_header_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._ending = True
         self.server.connections.discard(self)
         if self._timer is not None:
             self._timer.cancel()
@@ -228,6 +277,28 @@ class HttpProtocol(asyncio.Protocol):
         elif self._busy is not None:
             self.server.engine.poll_abandoned(self._busy)
 
+    def eof_received(self) -> bool | None:
+        """The client has half-closed (``shutdown(SHUT_WR)``, as ``nc -N`` does after its
+        request): nothing more will arrive, but the answers to what did are still owed. While
+        one is being prepared (an async ``allow_request``), the connection stays open for
+        writing and closes after the last answer. Otherwise it closes now: idle, half a head, a
+        WebSocket, TLS (which cannot half-close), and a pending long-poll, which may wait a
+        whole ping interval: a FIN there is how a vanished client shows (a closed tab), and
+        the reference, nginx and Go all take it for an abort (the session ends at once,
+        "transport error")."""
+        busy = self._busy
+        if busy is None or self.ws_reader is not None or self.server.ssl is not None or (
+            busy.method == "GET" and "sid" in busy.query
+        ):
+            return None
+        if self._queue:
+            request, _ = self._queue[-1]
+            self._queue[-1] = (request, _CLOSE)
+        else:
+            self._busy_keep_alive = _CLOSE
+        self._eof = True
+        return True
+
     def pause_writing(self) -> None:
         self.write_paused = True
 
@@ -235,17 +306,43 @@ class HttpProtocol(asyncio.Protocol):
         self.write_paused = False
 
     def close_soon(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
-            if self.transport.get_write_buffer_size():
-                # close() waits to flush: a peer that stops reading would hold those bytes forever.
-                self.server.loop.call_later(self.server.engine.options.close_timeout, self._abort)
+        """Close in stages (RFC 9112 section 9.6; RFC 6455 section 7.1.1 wants the server's FIN
+        first too): what was written goes out followed by a FIN, and what the client still sends
+        (the rest of a body over the limit, frames behind a fault, requests pipelined behind a
+        refusal) is read and dropped until its own FIN. Closed at once, the socket would answer
+        those unread bytes with a reset, which can destroy the answer before the client reads
+        it. Bounded by ``close_timeout``: then the connection is closed, or dropped if its
+        unsent data is not being read. Closed at once after the client's own FIN (nothing more
+        can come), and under TLS, which cannot half-close."""
+        transport = self.transport
+        if self._ending or transport is None or transport.is_closing():
+            return
+        self._ending = True
+        self._deadline = None
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.server.loop.call_later(self.server.engine.options.close_timeout, self._linger_over)
+        if transport.can_write_eof() and not self._eof:
+            transport.set_protocol(_Lingering(self))
+            try:
+                transport.write_eof()
+            except OSError:  # the peer is already gone (asyncio's write_eof lets ENOTCONN out)
+                transport.abort()
+                return
+            transport.resume_reading()  # paused for a pipelined queue: drained all the same
+        else:
+            transport.close()
 
-    def _abort(self) -> None:
-        if self in self.server.connections:
+    def _linger_over(self) -> None:
+        self._timer = None
+        if self not in self.server.connections:
+            return
+        if self.transport.get_write_buffer_size():
             logger.info("dropping connection from %s: closed, but its unsent data is not being read",
                         self._peer_name())
             self.transport.abort()
+        else:
+            self.transport.close()
 
     def _arm_header_timer(self) -> None:
         """The head must be complete ``header_timeout`` from now. Armed for every request, so
@@ -280,6 +377,8 @@ class HttpProtocol(asyncio.Protocol):
         return f"{peer[0]}:{peer[1]}" if peer else "?"
 
     def _fail(self, status: int) -> None:
+        if self._ending:
+            return
         self.transport.write(
             f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n".encode()
         )
@@ -306,7 +405,7 @@ class HttpProtocol(asyncio.Protocol):
             part, data = data[:room], data[room:]
             self._head_bytes = limit
             self._feed(part)
-            if self.transport.is_closing():
+            if self._ending:
                 return
             if self._in_head and self._head_bytes >= limit:
                 logger.info("refused request from %s: head over its limit", self._peer_name())
@@ -319,10 +418,16 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserUpgrade as exc:
             request = self._upgrade_request
             self._upgrade_request = None
-            if request is not None:
-                self._upgrade(request, data[exc.args[0]:])
-            else:
+            if request is None:
                 self._fail(400)
+            elif self._busy is not None:
+                # Pipelined behind a request still being answered (a long-poll): its 101 must
+                # not overtake that answer, nor its frames be read before. Held until then.
+                self._ws_buffer = data[exc.args[0]:]
+                self.transport.pause_reading()
+                self._deferred = lambda: self._upgrade_after_answers(request)
+            else:
+                self._upgrade(request, data[exc.args[0]:])
         except httptools.HttpParserError as exc:
             if self._too_large:
                 logger.info("refused request from %s: %s over its limit", self._peer_name(),
@@ -358,11 +463,35 @@ class HttpProtocol(asyncio.Protocol):
         self._head_bytes = 0
         self._deadline = None  # the head is in; a pending timer will find nothing to do
         limit = self.server.engine.options.max_http_buffer_size
-        if limit is not None:
-            for name, value in self._headers:
-                if name.lower() == b"content-length" and value.isdigit() and int(value) > limit:
+        expect = False
+        for name, value in self._headers:
+            lower = name.lower()
+            if lower == b"content-length":
+                if limit is not None and value.isdigit() and int(value) > limit:
                     self._too_large = 413
                     raise ValueError("body too large")
+            elif lower == b"expect":
+                expect = value.strip().lower() == b"100-continue"
+        if expect:
+            self._expect_continue()
+
+    def _expect_continue(self) -> None:
+        """``Expect: 100-continue``: the client waits for a go-ahead before its body (RFC 9110
+        section 10.1.1: an HTTP/1.1 server answers 100, or the final status at once, as the
+        413 above does; an HTTP/1.0 request's expectation is ignored). A 100 is an answer to
+        this request, so it waits for the answers to the ones before it."""
+        if self._ending or self.parser.should_upgrade() or self.parser.get_http_version() != "1.1":
+            return
+        if not any(name.lower() == b"transfer-encoding" or (name.lower() == b"content-length" and value != b"0")
+                   for name, value in self._headers):
+            return  # no body follows: nothing to wait for
+        if self._busy is None:
+            self.transport.write(_CONTINUE)
+        else:
+            self._deferred = self._write_continue
+
+    def _write_continue(self) -> None:
+        self.transport.write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
@@ -373,6 +502,9 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self._in_head = True
+        self._deferred = None  # the body came without its 100 (clients stop waiting after a while)
+        if self._ending:
+            return  # behind a request that closed the connection: never processed (RFC 9112 9.6)
         parsed = httptools.parse_url(self._url)
         headers: dict[str, str] = {}
         for name, value in self._headers:
@@ -392,10 +524,13 @@ class HttpProtocol(asyncio.Protocol):
         )
         if self.parser.should_upgrade():
             self._upgrade_request = request
+            self._upgrade_http11 = self.parser.get_http_version() == "1.1"
             return
         # Decided now, while the parser still holds this request: a long-poll is answered
         # later, when the parser may already be reading the next one (or has been reset).
-        keep_alive = self.parser.should_keep_alive()
+        keep_alive = _KEEP if self.parser.should_keep_alive() else _CLOSE
+        if keep_alive and "connection" in headers and self.parser.get_http_version() == "1.0":
+            keep_alive = _KEEP_SAID
         if self._busy is not None:
             self._queue.append((request, keep_alive))
             self.transport.pause_reading()
@@ -403,7 +538,7 @@ class HttpProtocol(asyncio.Protocol):
         self._handle(request, keep_alive)
 
     # -- answering --------------------------------------------------------------------------
-    def _handle(self, request: HttpRequest, keep_alive: bool) -> None:
+    def _handle(self, request: HttpRequest, keep_alive: int) -> None:
         self._busy = request
         self._busy_keep_alive = keep_alive
         result: Any = None
@@ -434,9 +569,9 @@ class HttpProtocol(asyncio.Protocol):
             self._respond(request, future.result())
 
     def _respond(self, request: HttpRequest, response: HttpResponse) -> None:
-        if self._busy is not request or self.transport is None or self.transport.is_closing():
+        if self._busy is not request or self._ending or self.transport.is_closing():
             return
-        keep_alive = self._busy_keep_alive and not self.server.closing
+        keep_alive = _CLOSE if self.server.closing else self._busy_keep_alive
         head = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, '')}"]
         has_length = False
         for name, value in response.headers:
@@ -446,6 +581,8 @@ class HttpProtocol(asyncio.Protocol):
             head.append(f"Content-Length: {len(response.body)}")
         if not keep_alive:
             head.append("Connection: close")
+        elif keep_alive == _KEEP_SAID:
+            head.append("Connection: keep-alive")
         head.append("\r\n")
         body = b"" if request.method == "HEAD" else response.body  # HEAD: the length, never the bytes
         self.transport.write("\r\n".join(head).encode("latin-1") + body)
@@ -455,26 +592,40 @@ class HttpProtocol(asyncio.Protocol):
             self.close_soon()
         elif self._queue:
             self._handle(*self._queue.pop(0))
-            if not self._queue:
+            if not self._queue and self._ws_buffer is None:
                 self.transport.resume_reading()
+        elif self._deferred is not None:
+            deferred, self._deferred = self._deferred, None
+            deferred()
         elif self._in_head and self.ws_reader is None:
             self._arm_header_timer()  # idle keep-alive: closed after header_timeout
 
     # -- WebSocket --------------------------------------------------------------------------
+    def _refuse(self, request: HttpRequest, response: HttpResponse) -> None:
+        """Answer an upgrade request without upgrading, and close."""
+        self._busy = request
+        self._busy_keep_alive = _CLOSE
+        self._respond(request, response)
+        self.close_soon()
+
     def _upgrade(self, request: HttpRequest, rest: bytes) -> None:
         engine = self.server.engine
         headers = request.headers
-        key = headers.get("sec-websocket-key")
+        version = headers.get("sec-websocket-version")
         if (
             request.method != "GET"
+            or not self._upgrade_http11  # RFC 6455 section 4.1: HTTP/1.1 or later
             or "websocket" not in headers.get("upgrade", "").lower()
-            or not key
-            or headers.get("sec-websocket-version") != "13"
+            or not valid_key(headers.get("sec-websocket-key"))
+            or version != "13"
+            # A body: httptools hands its bytes over as the first frames; refused (RFC 9110
+            # section 9.3.1: content in a GET is a smuggling risk) rather than misread.
+            or headers.get("content-length", "0") != "0"
+            or "transfer-encoding" in headers
         ):
             logger.info("refused WebSocket from %s: not a valid RFC 6455 upgrade", self._peer_name())
-            self._busy = request
-            self._respond(request, HttpResponse(400, [("Connection", "close")], b""))
-            self.close_soon()
+            # RFC 6455 section 4.4: a version we do not speak is answered with the one we do.
+            self._refuse(request, HttpResponse(400, [] if version == "13" else [("Sec-WebSocket-Version", "13")]))
             return
         verdict = engine.authorize_websocket(request)
         if verdict is None or isinstance(verdict, HttpResponse):
@@ -486,9 +637,15 @@ class HttpProtocol(asyncio.Protocol):
         future = asyncio.ensure_future(verdict)
         future.add_done_callback(lambda f: self._upgrade_decided(request, f))
 
+    def _upgrade_after_answers(self, request: HttpRequest) -> None:
+        rest, self._ws_buffer = self._ws_buffer or b"", None
+        self._upgrade(request, rest)
+        if self._ws_buffer is None and not self._ending:  # else allow_request pending
+            self.transport.resume_reading()
+
     def _upgrade_decided(self, request: HttpRequest, future: asyncio.Future[HttpResponse | None]) -> None:
         rest, self._ws_buffer = self._ws_buffer or b"", None
-        if future.cancelled() or self.transport is None or self.transport.is_closing():
+        if future.cancelled() or self._ending or self.transport.is_closing():
             return
         exc = future.exception()
         if exc is not None:
@@ -496,7 +653,7 @@ class HttpProtocol(asyncio.Protocol):
             self._accept_upgrade(request, HttpResponse(500, [("Content-type", "text/html")], b""), b"")
             return
         self._accept_upgrade(request, future.result(), rest)
-        if not self.transport.is_closing():
+        if not self._ending:
             self.transport.resume_reading()
 
     def _accept_upgrade(self, request: HttpRequest, refusal: HttpResponse | None, rest: bytes) -> None:
@@ -504,10 +661,7 @@ class HttpProtocol(asyncio.Protocol):
         headers = request.headers
         key = headers.get("sec-websocket-key", "")
         if refusal is not None:
-            self._busy = request
-            refusal.headers.append(("Connection", "close"))
-            self._respond(request, refusal)
-            self.close_soon()
+            self._refuse(request, refusal)
             return
         deflate = None
         if engine.options.per_message_deflate:

@@ -18,6 +18,7 @@ Nothing here does I/O: ``FrameReader.feed`` takes bytes and returns what arrived
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import struct
 import zlib
@@ -45,6 +46,7 @@ __all__ = [
     "build_frame",
     "close_payload",
     "negotiate_deflate",
+    "valid_key",
 ]
 
 OP_CONT: Final = 0x0
@@ -78,6 +80,18 @@ class WebSocketError(Exception):
 
 def accept_key(key: str) -> str:
     return base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
+
+
+def valid_key(key: str | None) -> bool:
+    """A client's ``Sec-WebSocket-Key`` is the base64 of 16 bytes (RFC 6455 section 4.1);
+    anything else (absent, two keys joined, wrong length, not base64) is refused with 400
+    (section 4.2.1), as python-websockets refuses it."""
+    if key is None or len(key) != 24:
+        return False
+    try:
+        return len(base64.b64decode(key.encode("ascii"), validate=True)) == 16
+    except (binascii.Error, UnicodeEncodeError):
+        return False
 
 
 def _py_apply_mask(data: bytes, mask: bytes) -> bytes:
