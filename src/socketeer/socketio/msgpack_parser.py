@@ -111,6 +111,6 @@ class MsgpackDecoder:
             _check_depth(payload, self.limits.max_depth)
             if not _payload_valid(packet_type, payload):
                 raise SocketIOPacketError(f"invalid payload for a {packet_type.name} packet")
-        elif packet_type in (PacketType.EVENT, PacketType.ACK, PacketType.BINARY_EVENT, PacketType.BINARY_ACK):
+        elif packet_type not in (PacketType.CONNECT, PacketType.DISCONNECT):  # as the JSON parser
             raise SocketIOPacketError(f"a {packet_type.name} packet needs a payload")
         return Packet(packet_type, nsp, payload, ack_id)
