@@ -29,7 +29,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench._procs import run_json
 from bench._timing import format_rate, print_table
 from bench.sio import INTEROP, ROOT, SERVERS, RunningServer, versions
 
@@ -112,27 +112,7 @@ def run_generator(gen: Generator, server: RunningServer, opts: argparse.Namespac
     budget = 60 + timed + opts.connects / 20
     argv += ["--timeout", f"{budget:.0f}"]
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-    with log.open("wb") as err:
-        try:
-            done = subprocess.run(
-                argv,
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                stdin=subprocess.DEVNULL,
-                timeout=budget + 15,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return {"ok": False, "error": f"generator did not finish in {budget + 15:.0f} s"}
-    lines = done.stdout.decode(errors="replace").strip().splitlines()
-    try:
-        result: dict[str, Any] = json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        tail = log.read_text(errors="replace")[-800:]
-        return {"ok": False, "error": f"generator exited {done.returncode} without a result: {tail}"}
-    return result
+    return run_json(argv, ROOT, log, budget, what="generator", env=env)
 
 
 # -- the tables -----------------------------------------------------------------------------

@@ -37,7 +37,6 @@ import shutil
 import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench._procs import run_json
 from bench._timing import format_rate, print_table
 from bench.sio import INTEROP, ROOT, RunningServer, ServerKind, versions
 
@@ -62,12 +62,9 @@ SATURATED_PCT = 90.0
 
 
 @dataclass(frozen=True)
-class NodeKind:
-    key: str
-    name: str
-    #: The command; ``{port}``, ``{redis}``, ``{key}`` and ``{adapter}`` are filled in per node.
-    argv: tuple[str, ...]
-    cwd: Path = ROOT
+class NodeKind(ServerKind):
+    """A ``bench.sio`` ``ServerKind`` whose command also has ``{redis}``, ``{key}`` and
+    ``{adapter}`` to fill in per case (``{port}`` is filled in per node)."""
 
     def server(self, redis_url: str, key: str, adapter: str) -> ServerKind:
         """This kind as ``bench.sio``'s ``ServerKind`` for one case, so its ``RunningServer``
@@ -358,20 +355,7 @@ def run_loadgen(case: Case, nodes: Sequence[RunningServer], redis: RedisInfo, op
         argv += ["--redis-pid", str(redis.pid)]
     budget = opts.warmup + 2 * opts.duration + 60 + clients / 100  # nomember also measures an idle window
     argv += ["--timeout", f"{budget:.0f}"]
-    err_path = logdir / f"{tag}-loadgen.log"
-    with err_path.open("wb") as err:
-        try:
-            done = subprocess.run(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
-                                  timeout=budget + 15, check=False)
-        except subprocess.TimeoutExpired:
-            return {"ok": False, "error": f"load generator did not finish in {budget + 15:.0f} s"}
-    lines = done.stdout.decode(errors="replace").strip().splitlines()
-    try:
-        result: dict[str, Any] = json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        tail = err_path.read_text(errors="replace")[-800:]
-        return {"ok": False, "error": f"load generator exited {done.returncode} without a result: {tail}"}
-    return result
+    return run_json(argv, ROOT, logdir / f"{tag}-loadgen.log", budget)
 
 
 def measure(case: Case, redis: RedisInfo, prefix: str, opts: argparse.Namespace, logdir: Path,

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bench._procs import run_json
 from bench._timing import environment, format_rate, print_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -263,27 +264,7 @@ def run_loadgen(
         argv += [f"--{key}", str(value)]
     budget = opts.warmup + opts.duration + 90 + clients / 200
     argv += ["--timeout", f"{budget:.0f}"]
-    err_path = logdir / f"{tag}-{server.kind.key}-loadgen.log"
-    with err_path.open("wb") as err:
-        try:
-            done = subprocess.run(
-                argv,
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                timeout=budget + 15,
-                stdin=subprocess.DEVNULL,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return {"ok": False, "error": f"load generator did not finish in {budget + 15:.0f} s"}
-    lines = done.stdout.decode(errors="replace").strip().splitlines()
-    try:
-        result: dict[str, Any] = json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        tail = err_path.read_text(errors="replace")[-800:]
-        return {"ok": False, "error": f"load generator exited {done.returncode} without a result: {tail}"}
-    return result
+    return run_json(argv, ROOT, logdir / f"{tag}-{server.kind.key}-loadgen.log", budget)
 
 
 # -- the table ------------------------------------------------------------------------------

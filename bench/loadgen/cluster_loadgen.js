@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Load generator for `python -m bench cluster`: raw Engine.IO v4 / Socket.IO v5 over WebSocket
-// (no client library, as bench/loadgen/loadgen.js), clients spread over the nodes of a cluster.
+// (no client library, as bench/loadgen/loadgen.js, with which it shares bench/loadgen/wire.js),
+// clients spread over the nodes of a cluster.
 //
 //   node bench/loadgen/cluster_loadgen.js --urls http://127.0.0.1:P0,http://127.0.0.1:P1 --mode MODE [options]
 //
@@ -40,334 +41,41 @@
 // Output: one JSON line on stdout; progress and errors on stderr.
 "use strict";
 
-const fs = require("node:fs");
-const path = require("node:path");
-const { fork } = require("node:child_process");
-const { createRequire } = require("node:module");
+const wire = require("./wire.js");
+const { nowUs, sleep, parseArgs, makeLog, deepEqual } = wire;
+const { BODY, FANOUT_PREFIX, FANOUT_B, twoInts, scan, seqAndTime } = wire;
+const { openWs, connectAll, newStats, tallyInexact, loadMessage, BroadcastFlow } = wire;
+const { procCpuUs, Workers, workerTotals, perSecond } = wire;
 
-const interop = path.resolve(__dirname, "..", "..", "tests", "interop");
-const WebSocket = createRequire(path.join(interop, "package.json"))("ws");
+const log = makeLog("cluster-loadgen", "CLUSTER_LOADGEN_WORKER");
 
-// -- small things ---------------------------------------------------------------------------
+// -- wire (the rest is in wire.js) -------------------------------------------------------------
 
-function nowUs() {
-  const t = process.hrtime(); // CLOCK_MONOTONIC: comparable across processes
-  return t[0] * 1e6 + Math.floor(t[1] / 1000);
-}
-
-function cpuUs() {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-}
-
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}`);
-    const key = a.slice(2);
-    if (key === "worker") out[key] = true;
-    else out[key] = argv[++i];
-  }
-  return out;
-}
-
-function log(...args) {
-  const w = process.env.CLUSTER_LOADGEN_WORKER;
-  process.stderr.write(`[cluster-loadgen${w ? " w" + w : ""}] ${args.join(" ")}\n`);
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function deepEqual(a, b) {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length) return false;
-  for (const k of ka) if (!Object.prototype.hasOwnProperty.call(b, k) || !deepEqual(a[k], b[k])) return false;
-  return true;
-}
-
-// Latency histogram: log buckets 1% wide from 1 µs, mergeable across processes.
-const LOG_STEP = Math.log(1.01);
-const NBUCKETS = 2400;
-
-class Hist {
-  constructor() {
-    this.b = new Float64Array(NBUCKETS);
-    this.n = 0;
-  }
-  add(us) {
-    let i = us <= 1 ? 0 : Math.floor(Math.log(us) / LOG_STEP);
-    if (i >= NBUCKETS) i = NBUCKETS - 1;
-    this.b[i]++;
-    this.n++;
-  }
-  toJSON() {
-    const pairs = [];
-    for (let i = 0; i < NBUCKETS; i++) if (this.b[i]) pairs.push([i, this.b[i]]);
-    return pairs;
-  }
-  merge(pairs) {
-    for (const [i, c] of pairs) {
-      this.b[i] += c;
-      this.n += c;
-    }
-  }
-  quantile(q) {
-    if (!this.n) return null;
-    const rank = q * this.n;
-    let seen = 0;
-    for (let i = 0; i < NBUCKETS; i++) {
-      seen += this.b[i];
-      if (seen >= rank && this.b[i]) return Math.pow(1.01, i + 0.5);
-    }
-    return null;
-  }
-}
-
-function expectMessages(queue, n, what, timeoutMs) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${what} within ${timeoutMs} ms`)), timeoutMs);
-    const check = () => {
-      if (queue.items.length >= n) {
-        clearTimeout(timer);
-        queue.waiter = null;
-        resolve(queue.items.splice(0, n));
-      }
-    };
-    queue.waiter = check;
-    check();
-  });
-}
-
-function newQueue() {
-  const q = { items: [], waiter: null };
-  q.push = (m) => {
-    q.items.push(m);
-    if (q.waiter) q.waiter();
-  };
-  return q;
-}
-
-// -- wire ------------------------------------------------------------------------------------
-
-const BODY = '{"user":"alice","text":"hello world","n":42}';
 const ROOM = "R";
-const FANOUT_PREFIX = '42["fanout",';
-const FANOUT_B = Buffer.from(FANOUT_PREFIX);
-const TAIL_B = Buffer.from("," + BODY + "]");
 const VERIFY_PAYLOAD = { s: "h\u00e9llo w\u00f6rld \u2713 \u2028 \"quoted\" \\ / \ud83d\ude00", n: [1, -2.5, true, false, null], e: {}, l: [] };
-
-// The timed broadcasts are parsed as bytes (no string per delivery): a fixed prefix, two
-// integers separated by a comma, and a fixed tail. Anything else goes the slow way.
-let pos = 0;
-function intAt(buf, i) {
-  let v = 0;
-  let c;
-  while (i < buf.length && (c = buf[i]) >= 48 && c <= 57) {
-    v = v * 10 + (c - 48);
-    i++;
-  }
-  pos = i;
-  return v;
-}
-
-function hasAt(buf, at, part) {
-  return buf.length - at >= part.length && buf.compare(part, 0, part.length, at, at + part.length) === 0;
-}
-
-// The t of `42["fanout",<seq>,<t>,BODY]` (seq in `fastSeq`), or -1 if the frame is not exactly that.
-let fastSeq = 0;
-function seqAndTime(b) {
-  if (!hasAt(b, 0, FANOUT_B)) return -1;
-  fastSeq = intAt(b, FANOUT_B.length);
-  if (b[pos] !== 44) return -1;
-  const t = intAt(b, pos + 1);
-  if (b.length - pos !== TAIL_B.length || !hasAt(b, pos, TAIL_B)) return -1;
-  return t;
-}
-
-function twoInts(s, from) {
-  const c1 = s.indexOf(",", from);
-  const c2 = s.indexOf(",", c1 + 1);
-  return [Number(s.slice(from, c1)), Number(s.slice(c1 + 1, c2))];
-}
-
-// Opens a WebSocket session, completes the Socket.IO connect to "/" and, with `room`, joins it
-// (`join` with an ack, so the membership is in place before anything is broadcast). Pings are
-// answered here; every later message goes to `onData(buf, isBinary)`, `onClose()` once closed.
-function openWs(base, room, onData, onClose, timeoutMs = 15000) {
-  return new Promise((resolve, reject) => {
-    const url = base.replace(/^http/, "ws") + "/socket.io/?EIO=4&transport=websocket";
-    const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: timeoutMs });
-    let state = 0; // 0: Engine.IO open, 1: Socket.IO connect, 2: join ack, 3: open, 4: failed
-    const conn = { ws, sock: null, corked: false, closed: false };
-    const timer = setTimeout(() => fail(new Error("connect timeout")), timeoutMs);
-    function fail(err) {
-      if (state >= 3) return;
-      state = 4;
-      clearTimeout(timer);
-      ws.terminate();
-      reject(err);
-    }
-    function opened() {
-      state = 3;
-      clearTimeout(timer);
-      conn.sock = ws._socket;
-      resolve(conn);
-    }
-    ws.on("error", (err) => {
-      if (state < 3) fail(err);
-      else if (!conn.closed) log("ws error", err.message);
-    });
-    ws.on("close", () => {
-      const was = conn.closed;
-      conn.closed = true;
-      if (state < 3) fail(new Error("closed during connect"));
-      else if (!was && state === 3) onClose();
-    });
-    ws.on("message", (data, isBinary) => {
-      if (!isBinary && data.length === 1 && data[0] === 50) return ws.send("3"); // ping "2"
-      if (state === 3) return onData(data, isBinary);
-      if (isBinary) return fail(new Error("binary message during connect"));
-      const s = data.toString();
-      if (state === 0 && s[0] === "0") {
-        state = 1;
-        ws.send("40");
-      } else if (state === 1 && s.startsWith("40")) {
-        if (room === null) return opened();
-        state = 2;
-        ws.send('421["join",' + JSON.stringify(room) + "]");
-      } else if (state === 2 && s.startsWith("431[")) {
-        opened();
-      } else {
-        fail(new Error(`unexpected message during connect: ${s.slice(0, 100)}`));
-      }
-    });
-  });
-}
-
-// Sends made in one tick leave in one write: cork now, uncork on the next tick.
-function uncork(conn) {
-  conn.corked = false;
-  if (conn.sock) conn.sock.uncork();
-}
-
-function wsSend(conn, data) {
-  if (!conn.corked && conn.sock) {
-    conn.corked = true;
-    conn.sock.cork();
-    process.nextTick(uncork, conn);
-  }
-  conn.ws.send(data);
-}
-
-async function connectAll(specs, make, concurrency) {
-  const out = [];
-  let next = 0;
-  let failed = 0;
-  const errors = [];
-  async function lane() {
-    while (next < specs.length) {
-      const spec = specs[next++];
-      try {
-        out.push(await make(spec));
-      } catch (err) {
-        failed++;
-        if (errors.length < 5) errors.push(`client ${spec.id} on ${spec.url}: ${err.message}`);
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(concurrency, specs.length) }, lane));
-  return { conns: out, failed, errors };
-}
 
 // -- the worker: its share of the clients ------------------------------------------------------
 
 async function workerMain() {
   const cfg = await new Promise((resolve) => process.once("message", resolve));
   process.on("disconnect", () => process.exit(0));
-  const stats = {
-    running: false,
-    stopping: false, // set at exit: connections closed from then on are ours, not errors
-    count: 0,
-    sent: 0,
-    behindTicks: 0,
-    errors: 0,
-    mismatches: 0,
-    inexact: 0,
-    errorSamples: [],
-    hist: new Hist(),
-  };
+  const stats = newStats();
+  stats.stopping = false; // set at exit: connections closed from then on are ours, not errors
   const sample = (msg) => {
     if (stats.errorSamples.length < 5) stats.errorSamples.push(msg);
   };
-  const nRecv = cfg.specs.filter((s) => s.receives).length;
-  const BIG = Number.MAX_SAFE_INTEGER;
 
-  // Flow control: per-seq delivery counts among this worker's receiving clients; a seq is
-  // complete here once all of them have it. Worker 0 (the sender's) keeps the others' marks.
-  const RING = 1 << 14;
-  const ring = new Uint32Array(RING);
-  let localComplete = -1;
-  const remote = new Map();
-  if (cfg.worker === 0) for (let k = 1; k < cfg.procs; k++) remote.set(k, -1);
-  let progressScheduled = false;
-  const myComplete = () => (nRecv ? localComplete : BIG);
-  const sendProgress = () => {
-    progressScheduled = false;
-    process.send({ type: "progress", complete: myComplete() });
-  };
-  const globalComplete = () => {
-    let m = myComplete();
-    for (const v of remote.values()) if (v < m) m = v;
-    return m;
-  };
-
-  let sender = null;
-  let bseq = 0;
+  // Flow control (wire.js): per-seq delivery counts among this worker's receiving clients.
   const frame = (seq) =>
     cfg.mode === "nomember"
       ? '42["bcast_to","' + ROOM + '",' + seq + "," + nowUs() + "," + BODY + "]"
       : '42["bcast",' + seq + "," + nowUs() + "," + BODY + "]";
-  const trySend = () => {
-    if (!sender || !stats.running || cfg.rate) return;
-    const limit = globalComplete() + cfg.inflight;
-    while (bseq <= limit) {
-      wsSend(sender, frame(bseq++));
-      stats.sent++;
-    }
-  };
-  const backlog = Math.min(RING / 2, Math.max(10, Math.ceil(cfg.rate * 2)));
-  let rateStart = 0;
-  let rateTimer = null;
-  const rateTick = () => {
-    if (!sender || !stats.running) return;
-    const due = Math.floor(((nowUs() - rateStart) * cfg.rate) / 1e6) + 1;
-    const limit = globalComplete() + backlog;
-    if (bseq < due && bseq > limit) stats.behindTicks++;
-    while (bseq < due && bseq <= limit) {
-      wsSend(sender, frame(bseq++));
-      stats.sent++;
-    }
-  };
-
+  const flow = new BroadcastFlow(cfg, cfg.specs.filter((s) => s.receives).length, stats, frame);
   const delivered = (seq, t) => {
-    stats.count++;
-    stats.hist.add(nowUs() - t);
-    if (++ring[seq & (RING - 1)] === nRecv) {
-      while (ring[(localComplete + 1) & (RING - 1)] === nRecv) {
-        ring[(localComplete + 1) & (RING - 1)] = 0;
-        localComplete++;
-      }
-      if (cfg.worker === 0) trySend();
-      else if (!progressScheduled) {
-        progressScheduled = true;
-        setImmediate(sendProgress);
-      }
+    stats.record(t);
+    if (flow.delivered(seq)) {
+      if (cfg.worker === 0) flow.trySend();
+      else flow.scheduleProgress();
     }
   };
 
@@ -407,26 +115,15 @@ async function workerMain() {
         stats.errors++;
         return sample(`non-member ${c.id} on node ${c.node} received ${data.toString().slice(0, 120)}`);
       }
-      const t = seqAndTime(data);
-      if (t >= 0) return delivered(fastSeq, t);
+      const t = seqAndTime(data, FANOUT_B);
+      if (t >= 0) return delivered(scan.seq, t);
       const s = data.toString();
       if (!s.startsWith(FANOUT_PREFIX)) {
         stats.errors++;
         return sample(`client ${c.id}: unexpected message ${s.slice(0, 120)}`);
       }
       const [seq, t2] = twoInts(s, FANOUT_PREFIX.length);
-      const expected = FANOUT_PREFIX + seq + "," + t2 + "," + BODY + "]";
-      let same = false;
-      try {
-        same = deepEqual(JSON.parse(s.slice(2)), JSON.parse(expected.slice(2)));
-      } catch {
-        same = false;
-      }
-      if (same) stats.inexact++;
-      else {
-        stats.mismatches++;
-        sample(`broadcast ${s.slice(0, 120)} != ${expected.slice(0, 120)}`);
-      }
+      tallyInexact(stats, s, FANOUT_PREFIX + seq + "," + t2 + "," + BODY + "]", "broadcast");
       delivered(seq, t2);
     };
     const onClose = () => {
@@ -435,18 +132,23 @@ async function workerMain() {
         sample(`client ${c.id} on node ${c.node}: connection closed`);
       }
     };
-    c.conn = await openWs(c.url, c.member ? ROOM : null, onData, onClose);
+    c.conn = await openWs(c.url, { room: c.member ? ROOM : null, onMessage: onData, onClose, log });
     return c;
   };
 
   let conns = [];
-  let mark = null;
+  const onGo = () => {
+    if (cfg.worker !== 0) flow.sendProgress();
+  };
+  const extra = () => ({ backlog: flow.sender ? flow.bseq - 1 - Math.min(flow.globalComplete(), flow.bseq - 1) : 0 });
   process.on("message", async (msg) => {
+    if (loadMessage(msg, stats, flow, onGo, extra)) return;
     if (msg.type === "connect") {
-      const r = await connectAll(cfg.specs, makeClient, cfg.concurrency);
+      const describe = (spec, err) => `client ${spec.id} on ${spec.url}: ${err.message}`;
+      const r = await connectAll(cfg.specs, makeClient, cfg.concurrency, describe);
       conns = r.conns;
       const first = conns.find((c) => c.id === 0);
-      sender = first ? first.conn : null;
+      flow.sender = first ? first.conn : null;
       process.send({ type: "connected", ok: conns.length, failed: r.failed, errors: r.errors });
     } else if (msg.type === "verify-arm") {
       for (const c of conns) {
@@ -458,8 +160,8 @@ async function workerMain() {
       process.send({ type: "armed" });
     } else if (msg.type === "verify-send") {
       const p = JSON.stringify(VERIFY_PAYLOAD);
-      if (cfg.mode === "nomember") sender.ws.send('42["bcast_to","' + ROOM + '","verify-room",' + p + "]");
-      sender.ws.send('42["bcast","verify-all",' + p + "]");
+      if (cfg.mode === "nomember") flow.sender.ws.send('42["bcast_to","' + ROOM + '","verify-room",' + p + "]");
+      flow.sender.ws.send('42["bcast","verify-all",' + p + "]");
     } else if (msg.type === "verify-wait") {
       const done = new Promise((resolve) => {
         verifyDone = resolve;
@@ -471,45 +173,10 @@ async function workerMain() {
       const missing = {};
       for (const c of conns) if (c.expect.length) missing[c.node] = (missing[c.node] || 0) + 1;
       process.send({ type: "verified", ok: verifyPending === 0 && !verifyErrors.length, missing, errors: verifyErrors });
-    } else if (msg.type === "go") {
-      stats.running = true;
-      if (cfg.worker !== 0) sendProgress();
-      trySend();
-      if (sender && cfg.rate && !rateTimer) {
-        rateStart = nowUs();
-        rateTimer = setInterval(rateTick, Math.max(1, Math.min(10, 500 / cfg.rate)));
-        rateTick();
-      }
-    } else if (msg.type === "remote") {
-      remote.set(msg.worker, msg.complete);
-      trySend();
-    } else if (msg.type === "mark") {
-      stats.count = 0;
-      stats.sent = 0;
-      stats.behindTicks = 0;
-      stats.hist = new Hist();
-      mark = { t: nowUs(), cpu: cpuUs() };
-      process.send({ type: "marked" });
-    } else if (msg.type === "stop") {
-      const t = nowUs();
-      process.send({
-        type: "stats",
-        windowUs: t - mark.t,
-        cpuUs: cpuUs() - mark.cpu,
-        count: stats.count,
-        sent: stats.sent,
-        behindTicks: stats.behindTicks,
-        backlog: sender ? bseq - 1 - Math.min(globalComplete(), bseq - 1) : 0,
-        hist: stats.hist.toJSON(),
-        errors: stats.errors,
-        mismatches: stats.mismatches,
-        inexact: stats.inexact,
-        errorSamples: stats.errorSamples,
-      });
     } else if (msg.type === "exit") {
       stats.running = false;
       stats.stopping = true;
-      if (rateTimer) clearInterval(rateTimer);
+      flow.stop();
       for (const c of conns) c.conn.ws.terminate();
       setTimeout(() => process.exit(0), 0);
     }
@@ -518,16 +185,6 @@ async function workerMain() {
 }
 
 // -- the parent: workers, phases, /proc ---------------------------------------------------------
-
-function procCpuUs(pid, clkTck) {
-  try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    return ((Number(f[11]) + Number(f[12])) / clkTck) * 1e6; // utime + stime
-  } catch {
-    return null;
-  }
-}
 
 async function parentMain(opts) {
   const urls = String(opts.urls || "").split(",").filter(Boolean);
@@ -561,59 +218,20 @@ async function parentMain(opts) {
   out.clients_per_node = urls.map((_, n) => specs.filter((s) => s.node === n).length);
   out.receivers = specs.filter((s) => s.receives).length;
 
-  const workers = [];
-  const kill = () => {
-    for (const w of workers) w.kill("SIGKILL");
-  };
-  const hard = setTimeout(() => {
-    out.error = `hard timeout ${hardTimeout}s`;
-    process.stdout.write(JSON.stringify(out) + "\n");
-    kill();
-    process.exit(3);
-  }, hardTimeout * 1000);
-
+  const workers = new Workers(out, hardTimeout);
   try {
     const shares = Array.from({ length: procs }, () => []);
     specs.forEach((s, i) => shares[i % procs].push(s));
-    const inbox = Array.from({ length: procs }, () => newQueue());
-    for (let k = 0; k < procs; k++) {
-      const w = fork(__filename, ["--worker"], {
-        env: { ...process.env, CLUSTER_LOADGEN_WORKER: String(k) },
-        stdio: ["ignore", "ignore", "inherit", "ipc"],
-      });
-      w.on("message", (m) => {
-        if (m.type === "progress") {
-          if (workers[0]) workers[0].send({ type: "remote", worker: k, complete: m.complete });
-        } else inbox[k].push(m);
-      });
-      w.on("exit", (code) => {
-        if (code && !out.done) inbox[k].push({ type: "died", code });
-      });
-      workers.push(w);
-      w.send({ mode, specs: shares[k], worker: k, procs, rate, inflight, concurrency: 100 });
-    }
-    const all = async (type, timeoutMs, only = null) => {
-      const msgs = [];
-      for (let k = 0; k < procs; k++) {
-        if (only !== null && k !== only) continue;
-        const [m] = await expectMessages(inbox[k], 1, `worker ${k} ${type}`, timeoutMs);
-        if (m.type !== type) throw new Error(`worker ${k}: expected ${type}, got ${JSON.stringify(m).slice(0, 300)}`);
-        msgs.push(m);
-      }
-      return msgs;
-    };
-    await all("ready", 10000);
+    workers.fork(__filename, "CLUSTER_LOADGEN_WORKER", procs, (k) => ({ mode, specs: shares[k], worker: k, procs, rate, inflight, concurrency: 100 }));
+    await workers.all("ready", 10000);
 
-    for (const w of workers) w.send({ type: "connect" });
-    const conn = await all("connected", 90000);
-    const failed = conn.reduce((a, m) => a + m.failed, 0);
-    if (failed) throw new Error(`${failed} of ${specs.length} clients failed to connect: ${conn.flatMap((m) => m.errors).slice(0, 3).join("; ")}`);
+    await workers.connect(90000, specs.length);
 
-    for (const w of workers) w.send({ type: "verify-arm" });
-    await all("armed", 10000);
-    workers[0].send({ type: "verify-send" });
-    for (const w of workers) w.send({ type: "verify-wait", timeoutMs: 10000 });
-    const ver = await all("verified", 20000);
+    workers.send({ type: "verify-arm" });
+    await workers.all("armed", 10000);
+    workers.list[0].send({ type: "verify-send" });
+    workers.send({ type: "verify-wait", timeoutMs: 10000 });
+    const ver = await workers.all("verified", 20000);
     if (!ver.every((m) => m.ok)) {
       const missing = {};
       for (const m of ver) for (const [n, c] of Object.entries(m.missing)) missing[n] = (missing[n] || 0) + c;
@@ -638,56 +256,34 @@ async function parentMain(opts) {
       out.idle_node_cpu_pct = nodePids.map((_, i) => (i0[i] === null || i1[i] === null ? null : ((i1[i] - i0[i]) / (ti1 - ti0)) * 100));
     }
 
-    for (const w of workers) w.send({ type: "go" });
-    await sleep(warmup * 1000);
-    for (const w of workers) w.send({ type: "mark" });
-    const cpu0 = nodePids.map((p) => procCpuUs(p, clkTck));
-    const rcpu0 = redisPid ? procCpuUs(redisPid, clkTck) : null;
-    const t0 = nowUs();
-    await all("marked", 10000);
-    await sleep(duration * 1000);
-    const cpu1 = nodePids.map((p) => procCpuUs(p, clkTck));
-    const rcpu1 = redisPid ? procCpuUs(redisPid, clkTck) : null;
-    const t1 = nowUs();
-    for (const w of workers) w.send({ type: "stop" });
-    const st = await all("stats", 10000);
-    const hist = new Hist();
-    for (const m of st) hist.merge(m.hist);
-    const windowS = (t1 - t0) / 1e6;
+    const sample = () => ({
+      nodes: nodePids.map((p) => procCpuUs(p, clkTck)),
+      redis: redisPid ? procCpuUs(redisPid, clkTck) : null,
+    });
+    const { st, hist, before, after, t0, t1 } = await workers.measure(warmup, duration, sample);
     const pct = (a, b) => (a === null || b === null ? null : ((b - a) / (t1 - t0)) * 100);
     Object.assign(out, {
-      window_s: windowS,
+      window_s: (t1 - t0) / 1e6,
       count: st.reduce((a, m) => a + m.count, 0),
-      rate_per_s: st.reduce((a, m) => a + m.count / (m.windowUs / 1e6), 0),
-      sent_bcasts_per_s: st.reduce((a, m) => a + m.sent / (m.windowUs / 1e6), 0),
+      rate_per_s: perSecond(st, "count"),
+      sent_bcasts_per_s: perSecond(st, "sent"),
       behind_ticks: st.reduce((a, m) => a + m.behindTicks, 0),
       backlog_at_end: st.reduce((a, m) => a + m.backlog, 0),
       p50_us: hist.quantile(0.5),
       p99_us: hist.quantile(0.99),
-      node_cpu_pct: nodePids.map((_, i) => pct(cpu0[i], cpu1[i])),
-      redis_cpu_pct: pct(rcpu0, rcpu1),
-      loadgen_cpu_pct: st.reduce((a, m) => a + (m.cpuUs / m.windowUs) * 100, 0),
-      loadgen_proc_cpu_pct: st.map((m) => (m.cpuUs / m.windowUs) * 100),
-      errors: st.reduce((a, m) => a + m.errors, 0),
-      mismatches: st.reduce((a, m) => a + m.mismatches, 0),
-      inexact: st.reduce((a, m) => a + m.inexact, 0),
-      errorSamples: st.flatMap((m) => m.errorSamples).slice(0, 5),
+      node_cpu_pct: nodePids.map((_, i) => pct(before.nodes[i], after.nodes[i])),
+      redis_cpu_pct: pct(before.redis, after.redis),
+      ...workerTotals(st),
     });
     out.ok = out.count > 0 && out.errors === 0 && out.mismatches === 0;
     if (!out.ok) out.error = out.count === 0 ? "no deliveries in the measured window" : "errors or wrong broadcasts";
   } catch (err) {
     out.error = err.message;
   }
-  out.done = true;
-  for (const w of workers) if (w.connected) w.send({ type: "exit" });
-  await sleep(300);
-  kill();
-  clearTimeout(hard);
-  process.stdout.write(JSON.stringify(out) + "\n");
-  process.exit(out.ok ? 0 : 1);
+  await workers.finish(300);
 }
 
-const opts = parseArgs(process.argv.slice(2));
+const opts = parseArgs(process.argv.slice(2), ["worker"]);
 if (opts.worker) workerMain();
 else {
   parentMain(opts).catch((err) => {

@@ -33,149 +33,34 @@
 // --verify (check every event's round trip before timing), --timeout S (hard limit).
 //
 // Output: one JSON line on stdout; progress and errors on stderr.
+//
+// What it shares with bench/loadgen/cluster_loadgen.js (the wire, the WebSocket session, the
+// histogram, the broadcast flow control, the workers and /proc) is in bench/loadgen/wire.js.
 "use strict";
 
-const fs = require("node:fs");
 const http = require("node:http");
-const path = require("node:path");
-const { fork } = require("node:child_process");
-const { createRequire } = require("node:module");
+const wire = require("./wire.js");
+const { nowUs, cpuUs, sleep, parseArgs, makeLog, deepEqual, newQueue, expectMessages } = wire;
+const { BODY, FANOUT_PREFIX, FANOUT_B, twoInts, scan, intAt, hasAt, seqAndTime } = wire;
+const { openWs: openSession, wsSend, connectAll, newStats, checkEcho, loadMessage, BroadcastFlow } = wire;
+const { procCpuUs, procRssKiB, Workers, workerTotals, perSecond } = wire;
 
-const interop = path.resolve(__dirname, "..", "..", "tests", "interop");
-const WebSocket = createRequire(path.join(interop, "package.json"))("ws");
+const log = makeLog("loadgen", "LOADGEN_WORKER");
 
-// -- small things ---------------------------------------------------------------------------
+// -- wire (the rest is in wire.js) -------------------------------------------------------------
 
-function nowUs() {
-  const t = process.hrtime(); // CLOCK_MONOTONIC: comparable across processes
-  return t[0] * 1e6 + Math.floor(t[1] / 1000);
-}
-
-function cpuUs() {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-}
-
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}`);
-    const key = a.slice(2);
-    if (key === "verify" || key === "worker") out[key] = true;
-    else out[key] = argv[++i];
-  }
-  return out;
-}
-
-function log(...args) {
-  process.stderr.write(`[loadgen${process.env.LOADGEN_WORKER ? " w" + process.env.LOADGEN_WORKER : ""}] ${args.join(" ")}\n`);
-}
-
-function deepEqual(a, b) {
-  if (a === b) return true;
-  if (Buffer.isBuffer(a) || Buffer.isBuffer(b)) return Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b);
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length) return false;
-  for (const k of ka) if (!Object.prototype.hasOwnProperty.call(b, k) || !deepEqual(a[k], b[k])) return false;
-  return true;
-}
-
-// Latency histogram: log buckets 1% wide from 1 µs, mergeable across processes.
-const LOG_STEP = Math.log(1.01);
-const NBUCKETS = 2400; // 1.01^2400 µs is far beyond any bounded run
-
-class Hist {
-  constructor() {
-    this.b = new Float64Array(NBUCKETS);
-    this.n = 0;
-  }
-  add(us) {
-    let i = us <= 1 ? 0 : Math.floor(Math.log(us) / LOG_STEP);
-    if (i >= NBUCKETS) i = NBUCKETS - 1;
-    this.b[i]++;
-    this.n++;
-  }
-  toJSON() {
-    const pairs = [];
-    for (let i = 0; i < NBUCKETS; i++) if (this.b[i]) pairs.push([i, this.b[i]]);
-    return pairs;
-  }
-  merge(pairs) {
-    for (const [i, c] of pairs) {
-      this.b[i] += c;
-      this.n += c;
-    }
-  }
-  quantile(q) {
-    if (!this.n) return null;
-    const rank = q * this.n;
-    let seen = 0;
-    for (let i = 0; i < NBUCKETS; i++) {
-      seen += this.b[i];
-      if (seen >= rank && this.b[i]) return Math.pow(1.01, i + 0.5);
-    }
-    return null;
-  }
-}
-
-// -- wire ------------------------------------------------------------------------------------
-
-const BODY = '{"user":"alice","text":"hello world","n":42}';
 const PH = '{"_placeholder":true,"num":0}';
 const ECHO_PREFIX = '42["echo",';
-const FANOUT_PREFIX = '42["fanout",';
 const BIN_PREFIX = '451-["echo",';
 
-// "P<seq>,<t>,..." starting at `from`: the two integers after a fixed prefix.
-function twoInts(s, from) {
-  const c1 = s.indexOf(",", from);
-  const c2 = s.indexOf(",", c1 + 1);
-  return [Number(s.slice(from, c1)), Number(s.slice(c1 + 1, c2))];
-}
-
-// The timed replies are parsed as bytes (no string per message): a fixed prefix, two integers
-// separated by a comma, and a fixed tail. Anything else goes the slow way, as a string.
-let pos = 0;
-function intAt(buf, i) {
-  let v = 0;
-  let c;
-  while (i < buf.length && (c = buf[i]) >= 48 && c <= 57) {
-    v = v * 10 + (c - 48);
-    i++;
-  }
-  pos = i;
-  return v;
-}
-
-function hasAt(buf, at, part) {
-  return buf.length - at >= part.length && buf.compare(part, 0, part.length, at, at + part.length) === 0;
-}
-
 const ECHO_B = Buffer.from(ECHO_PREFIX);
-const FANOUT_B = Buffer.from(FANOUT_PREFIX);
 const ACK_B = Buffer.from("43");
-const TAIL_B = Buffer.from("," + BODY + "]");
 
 // Mode eio: the message is `4<seq>,<t>,BODY`, opaque to Engine.IO, echoed byte for byte.
 const EIO_PREFIX = "4";
 const EIO_B = Buffer.from(EIO_PREFIX);
 const EIO_TAIL = "," + BODY;
 const EIO_TAIL_B = Buffer.from(EIO_TAIL);
-
-// The (seq, t) of `<prefix><seq>,<t><tail>`, in `fastSeq` and the return value; -1 if not that.
-let fastSeq = 0;
-function seqAndTime(b, prefix, tail = TAIL_B) {
-  if (!hasAt(b, 0, prefix)) return -1;
-  fastSeq = intAt(b, prefix.length);
-  if (b[pos] !== 44) return -1;
-  const t = intAt(b, pos + 1);
-  if (b.length - pos !== tail.length || !hasAt(b, pos, tail)) return -1;
-  return t;
-}
 
 // -- WebSocket client --------------------------------------------------------------------------
 
@@ -193,99 +78,17 @@ function configure(cfg) {
 // `onBinary(buf)` get every later message except pings, which are answered here; `fast(buf)`,
 // when given, sees each text message first, as bytes, and returns true if it handled it.
 function openWs(base, onText, onBinary, timeoutMs = 15000, fast = null) {
-  return new Promise((resolve, reject) => {
-    const url = base.replace(/^http/, "ws") + WS_PATH + "?EIO=4&transport=websocket";
-    const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: timeoutMs });
-    let state = 0; // 0: waiting for the Engine.IO open, 1: for the Socket.IO connect, 2: open
-    const timer = setTimeout(() => {
-      fail(new Error("connect timeout"));
-    }, timeoutMs);
-    function fail(err) {
-      if (state === 3) return;
-      state = 3;
-      clearTimeout(timer);
-      ws.terminate();
-      reject(err);
-    }
-    const conn = { ws, sock: null, corked: false, closed: false };
-    ws.on("error", (err) => {
-      if (state < 2) fail(err);
-      else if (!conn.closed) log("ws error", err.message);
-    });
-    ws.on("close", () => {
-      conn.closed = true;
-      if (state < 2) fail(new Error("closed during connect"));
-    });
-    ws.on("message", (data, isBinary) => {
-      if (state === 2) {
-        if (isBinary) return onBinary(data);
-        if (fast !== null && fast(data)) return;
-        const s = data.toString();
-        if (s === "2") return ws.send("3");
-        return onText(s);
-      }
-      if (isBinary) return fail(new Error("binary message during connect"));
-      const s = data.toString();
-      if (state === 0 && s[0] === "0" && ENGINE_ONLY) {
-        state = 2;
-        clearTimeout(timer);
-        conn.sock = ws._socket;
-        resolve(conn);
-      } else if (state === 0 && s[0] === "0") {
-        state = 1;
-        ws.send("40");
-      } else if (state === 1 && s.startsWith("40")) {
-        state = 2;
-        clearTimeout(timer);
-        conn.sock = ws._socket;
-        resolve(conn);
-      } else if (s === "2") {
-        ws.send("3");
-      } else {
-        fail(new Error(`unexpected message during connect: ${s.slice(0, 100)}`));
-      }
-    });
-  });
-}
-
-// Sends made in one tick leave in one write: cork now, uncork on the next tick.
-function uncork(conn) {
-  conn.corked = false;
-  if (conn.sock) conn.sock.uncork();
-}
-
-function wsSend(conn, data) {
-  if (!conn.corked && conn.sock) {
-    conn.corked = true;
-    conn.sock.cork();
-    process.nextTick(uncork, conn);
-  }
-  conn.ws.send(data);
-}
-
-// Next message on a verification connection, with a timeout.
-function expectMessages(queue, n, what, timeoutMs = 5000) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no reply to ${what} within ${timeoutMs} ms`)), timeoutMs);
-    const check = () => {
-      if (queue.items.length >= n) {
-        clearTimeout(timer);
-        queue.waiter = null;
-        resolve(queue.items.splice(0, n));
-      }
-    };
-    queue.waiter = check;
-    check();
-  });
-}
-
-function newQueue() {
-  const q = { items: [], waiter: null };
-  q.push = (m) => {
-    q.items.push(m);
-    if (q.waiter) q.waiter();
+  const onMessage = (data, isBinary) => {
+    if (isBinary) return onBinary(data);
+    if (fast !== null && fast(data)) return;
+    return onText(data.toString());
   };
-  return q;
+  return openSession(base, { path: WS_PATH, engineOnly: ENGINE_ONLY, onMessage, timeoutMs, log });
+}
+
+// Next messages on a verification connection, with a timeout.
+function expectReply(queue, n, what, timeoutMs = 5000) {
+  return expectMessages(queue, n, "reply to " + what, timeoutMs);
 }
 
 // -- the verification, before anything is timed -------------------------------------------------
@@ -305,11 +108,11 @@ async function verifyWs(base, mode) {
   try {
     for (const args of VERIFY_ARGS) {
       a.ws.send("42" + JSON.stringify(["echo", ...args]));
-      const [reply] = await expectMessages(qa, 1, "echo");
+      const [reply] = await expectReply(qa, 1, "echo");
       if (typeof reply !== "string" || !reply.startsWith("42")) throw new Error(`echo reply ${String(reply).slice(0, 200)}`);
       if (!deepEqual(JSON.parse(reply.slice(2)), ["echo", ...args])) throw new Error(`echo reply differs: sent ${JSON.stringify(args)}, got ${reply}`);
       a.ws.send("4217" + JSON.stringify(["ack", ...args]));
-      const [ack] = await expectMessages(qa, 1, "ack");
+      const [ack] = await expectReply(qa, 1, "ack");
       if (typeof ack !== "string" || !ack.startsWith("4317")) throw new Error(`ack reply ${String(ack).slice(0, 200)}`);
       if (!deepEqual(JSON.parse(ack.slice(4)), args)) throw new Error(`ack reply differs: sent ${JSON.stringify(args)}, got ${ack}`);
     }
@@ -322,7 +125,7 @@ async function verifyWs(base, mode) {
     let exact = true;
     for (const [sent, expected] of Object.values(frames)) {
       a.ws.send(sent);
-      const [got] = await expectMessages(qa, 1, "frame " + sent);
+      const [got] = await expectReply(qa, 1, "frame " + sent);
       if (got === expected) continue;
       exact = false;
       const at = expected.indexOf("[");
@@ -341,7 +144,7 @@ async function verifyWs(base, mode) {
     a.ws.send('452-["echo","bin",{"_placeholder":true,"num":0},{"x":{"_placeholder":true,"num":1},"k":1}]');
     a.ws.send(big);
     a.ws.send(small);
-    const [head, b0, b1] = await expectMessages(qa, 3, "binary echo");
+    const [head, b0, b1] = await expectReply(qa, 3, "binary echo");
     if (typeof head !== "string" || !head.startsWith("452-")) throw new Error(`binary echo reply ${String(head).slice(0, 200)}`);
     const data = JSON.parse(head.slice(4));
     const atts = [b0, b1];
@@ -353,8 +156,8 @@ async function verifyWs(base, mode) {
     checks.push("binary");
     // Broadcast: both clients get it, the sender included.
     a.ws.send('42["bcast",1,2,' + BODY + "]");
-    const [fa] = await expectMessages(qa, 1, "bcast (sender)");
-    const [fb] = await expectMessages(qb, 1, "bcast (other client)");
+    const [fa] = await expectReply(qa, 1, "bcast (sender)");
+    const [fb] = await expectReply(qb, 1, "bcast (other client)");
     for (const f of [fa, fb]) {
       if (typeof f !== "string" || !deepEqual(JSON.parse(f.slice(2)), ["fanout", 1, 2, JSON.parse(BODY)])) throw new Error(`fanout differs: ${f}`);
     }
@@ -381,13 +184,13 @@ async function verifyEio(base) {
       "7,123" + EIO_TAIL,
     ];
     for (const t of texts) a.ws.send(EIO_PREFIX + t);
-    const got = await expectMessages(q, texts.length, "eio text echo");
+    const got = await expectReply(q, texts.length, "eio text echo");
     for (let i = 0; i < texts.length; i++) {
       if (got[i] !== EIO_PREFIX + texts[i]) throw new Error(`eio echo of ${JSON.stringify(texts[i].slice(0, 60))} is ${JSON.stringify(String(got[i]).slice(0, 120))}`);
     }
     const bins = [Buffer.from([0, 1, 2, 255]), Buffer.alloc(70000, 7)];
     for (const b of bins) a.ws.send(b);
-    const gotB = await expectMessages(q, bins.length, "eio binary echo");
+    const gotB = await expectReply(q, bins.length, "eio binary echo");
     for (let i = 0; i < bins.length; i++) {
       if (!Buffer.isBuffer(gotB[i]) || !gotB[i].equals(bins[i])) throw new Error(`eio binary echo ${i} differs (${gotB[i] && gotB[i].length} bytes)`);
     }
@@ -537,7 +340,7 @@ async function verifyPoll(base) {
     for (const args of VERIFY_ARGS) {
       c.outgoing.push("42" + JSON.stringify(["echo", ...args]));
       c.flush();
-      const [reply] = await expectMessages(q, 1, "polling echo");
+      const [reply] = await expectReply(q, 1, "polling echo");
       if (!deepEqual(JSON.parse(reply.slice(2)), ["echo", ...args])) throw new Error(`polling echo differs: sent ${JSON.stringify(args)}, got ${reply}`);
     }
     if (stats.errors) throw new Error(stats.errorSamples.join("; "));
@@ -549,63 +352,6 @@ async function verifyPoll(base) {
 }
 
 // -- the worker: clients and their load ---------------------------------------------------------
-
-function newStats() {
-  const s = {
-    running: false,
-    count: 0,
-    bytes: 0,
-    httpReqs: 0,
-    sent: 0,
-    behindTicks: 0,
-    errors: 0,
-    mismatches: 0,
-    inexact: 0,
-    errorSamples: [],
-    hist: new Hist(),
-    record(t) {
-      s.count++;
-      s.hist.add(nowUs() - t);
-    },
-  };
-  return s;
-}
-
-function checkEcho(stats, got, expected) {
-  if (got === expected) return;
-  // Not byte-identical: equal once parsed is still a correct reply.
-  let same = false;
-  try {
-    same = deepEqual(JSON.parse(got.slice(got.indexOf("["))), JSON.parse(expected.slice(expected.indexOf("["))));
-  } catch {
-    same = false;
-  }
-  if (same) stats.inexact++;
-  else {
-    stats.mismatches++;
-    if (stats.errorSamples.length < 5) stats.errorSamples.push(`reply ${got.slice(0, 120)} != ${expected.slice(0, 120)}`);
-  }
-}
-
-async function connectAll(ids, make, concurrency) {
-  const out = new Array(ids.length);
-  let next = 0;
-  let failed = 0;
-  const errors = [];
-  async function lane() {
-    while (next < ids.length) {
-      const i = next++;
-      try {
-        out[i] = await make(ids[i]);
-      } catch (err) {
-        failed++;
-        if (errors.length < 5) errors.push(err.message);
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(concurrency, ids.length) }, lane));
-  return { conns: out.filter(Boolean), failed, errors };
-}
 
 async function workerMain() {
   const cfg = await new Promise((resolve) => process.once("message", resolve));
@@ -619,52 +365,8 @@ async function workerMain() {
   let polls = [];
   process.on("disconnect", () => process.exit(0));
 
-  // bcast flow control (see the header): per-seq delivery counts among this worker's clients.
-  const RING = 1 << 14;
-  const ring = new Uint32Array(RING);
-  let localComplete = -1;
-  const remote = new Map(); // worker -> complete (worker 0 only)
-  if (cfg.worker === 0) for (let k = 1; k < cfg.procs; k++) remote.set(k, -1);
-  let progressScheduled = false;
-  let sender = null;
-  let bseq = 0;
-  const sendProgress = () => {
-    progressScheduled = false;
-    process.send({ type: "progress", complete: localComplete });
-  };
-  const globalComplete = () => {
-    let m = localComplete;
-    for (const v of remote.values()) if (v < m) m = v;
-    return m;
-  };
-  const trySendBcast = () => {
-    if (!sender || !stats.running || cfg.rate) return;
-    const limit = globalComplete() + W;
-    while (bseq <= limit) {
-      wsSend(sender, '42["bcast",' + bseq++ + "," + nowUs() + "," + BODY + "]");
-    }
-  };
-  // --rate: broadcast k is due at start + k / rate, whatever was delivered; at most `backlog`
-  // undelivered (and never more than the ring holds), else the tick is counted as behind.
-  const backlog = Math.min(RING / 2, Math.max(10, Math.ceil(cfg.rate * 2)));
-  let rateStart = 0;
-  let rateTimer = null;
-  const rateTick = () => {
-    if (!sender || !stats.running) return;
-    const due = Math.floor(((nowUs() - rateStart) * cfg.rate) / 1e6) + 1;
-    const limit = globalComplete() + backlog;
-    if (bseq < due && bseq > limit) stats.behindTicks++;
-    while (bseq < due && bseq <= limit) {
-      wsSend(sender, '42["bcast",' + bseq++ + "," + nowUs() + "," + BODY + "]");
-      stats.sent++;
-    }
-  };
-  const startRate = () => {
-    if (!sender || !cfg.rate || rateTimer) return;
-    rateStart = nowUs();
-    rateTimer = setInterval(rateTick, Math.max(1, Math.min(10, 500 / cfg.rate)));
-    rateTick();
-  };
+  // bcast flow control (see the header and wire.js): per-seq delivery counts among this worker's clients.
+  const flow = new BroadcastFlow(cfg, ids.length, stats, (seq) => '42["bcast",' + seq + "," + nowUs() + "," + BODY + "]");
 
   const blob = Buffer.alloc(cfg.payloadBytes);
   for (let i = 0; i < blob.length; i++) blob[i] = (i * 7 + 3) & 0xff;
@@ -703,9 +405,9 @@ async function workerMain() {
       fast = (b) => {
         if (!hasAt(b, 0, ACK_B)) return false;
         const id = intAt(b, 2);
-        if (b[pos] !== 91) return false; // "["
-        const t = seqAndTime(b.subarray(pos + 1), Buffer.alloc(0));
-        if (t < 0 || fastSeq !== id) return false;
+        if (b[scan.pos] !== 91) return false; // "["
+        const t = seqAndTime(b.subarray(scan.pos + 1), Buffer.alloc(0));
+        if (t < 0 || scan.seq !== id) return false;
         stats.record(t);
         c.inflight--;
         c.fill();
@@ -782,25 +484,17 @@ async function workerMain() {
       };
     } else if (cfg.mode === "bcast") {
       c.fill = () => {};
-      const n = ids.length;
       const delivered = (seq, t) => {
         stats.record(t);
-        if (++ring[seq & (RING - 1)] === n) {
-          while (ring[(localComplete + 1) & (RING - 1)] === n) {
-            ring[(localComplete + 1) & (RING - 1)] = 0;
-            localComplete++;
-          }
-          if (sender) trySendBcast();
-          else if (!progressScheduled) {
-            progressScheduled = true;
-            setImmediate(sendProgress);
-          }
+        if (flow.delivered(seq)) {
+          if (flow.sender) flow.trySend();
+          else flow.scheduleProgress();
         }
       };
       fast = (b) => {
         const t = seqAndTime(b, FANOUT_B);
         if (t < 0) return false;
-        delivered(fastSeq, t);
+        delivered(scan.seq, t);
         return true;
       };
       onText = (s) => {
@@ -841,13 +535,22 @@ async function workerMain() {
     conns = r.conns;
     if (cfg.mode === "bcast" && cfg.worker === 0) {
       const first = conns.find((c) => c.id === 0);
-      sender = first ? first.conn : null;
+      flow.sender = first ? first.conn : null;
     }
     return r;
   }
 
-  let mark = null;
+  const onGo = () => {
+    for (const c of conns) c.fill();
+    for (const p of polls) p.fill();
+  };
+  const extra = () => ({
+    bytes: stats.bytes,
+    httpReqs: stats.httpReqs,
+    backlog: flow.sender ? flow.bseq - 1 - flow.globalComplete() : 0,
+  });
   process.on("message", async (msg) => {
+    if (loadMessage(msg, stats, flow, onGo, extra)) return;
     if (msg.type === "connect") {
       // Every mode but idle connects before the load starts.
       const r = await connectPhase();
@@ -858,45 +561,9 @@ async function workerMain() {
       const r = await connectPhase();
       idleResult = { startUs: t0, endUs: nowUs(), cpuUs: cpuUs() - c0 };
       process.send({ type: "idle-done", ok: ids.length - r.failed, failed: r.failed, errors: r.errors, ...idleResult });
-    } else if (msg.type === "go") {
-      stats.running = true;
-      for (const c of conns) c.fill();
-      for (const p of polls) p.fill();
-      trySendBcast();
-      startRate();
-    } else if (msg.type === "remote") {
-      remote.set(msg.worker, msg.complete);
-      trySendBcast();
-    } else if (msg.type === "mark") {
-      stats.count = 0;
-      stats.bytes = 0;
-      stats.httpReqs = 0;
-      stats.sent = 0;
-      stats.behindTicks = 0;
-      stats.hist = new Hist();
-      mark = { t: nowUs(), cpu: cpuUs(), errors: stats.errors, mismatches: stats.mismatches };
-      process.send({ type: "marked" });
-    } else if (msg.type === "stop") {
-      const t = nowUs();
-      process.send({
-        type: "stats",
-        windowUs: t - mark.t,
-        cpuUs: cpuUs() - mark.cpu,
-        count: stats.count,
-        bytes: stats.bytes,
-        httpReqs: stats.httpReqs,
-        sent: stats.sent,
-        behindTicks: stats.behindTicks,
-        backlog: sender ? bseq - 1 - globalComplete() : 0,
-        hist: stats.hist.toJSON(),
-        errors: stats.errors,
-        mismatches: stats.mismatches,
-        inexact: stats.inexact,
-        errorSamples: stats.errorSamples,
-      });
     } else if (msg.type === "exit") {
       stats.running = false;
-      if (rateTimer) clearInterval(rateTimer);
+      flow.stop();
       for (const c of conns) c.conn.ws.terminate();
       for (const p of polls) p.close();
       setTimeout(() => process.exit(0), polls.length ? 300 : 0);
@@ -906,27 +573,6 @@ async function workerMain() {
 }
 
 // -- the parent: workers, phases, /proc ---------------------------------------------------------
-
-function procCpuUs(pid, clkTck) {
-  try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    return ((Number(f[11]) + Number(f[12])) / clkTck) * 1e6; // utime + stime
-  } catch {
-    return null;
-  }
-}
-
-function procRssKiB(pid) {
-  try {
-    const m = /VmRSS:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function parentMain(opts) {
   const cfg = {
@@ -947,16 +593,7 @@ async function parentMain(opts) {
   const clkTck = Number(opts["clk-tck"] || 100);
   const hardTimeout = Number(opts.timeout || 120);
   const out = { mode: cfg.mode, clients: cfg.clients, inflight: cfg.inflight, procs, ok: false };
-  const workers = [];
-  const kill = () => {
-    for (const w of workers) w.kill("SIGKILL");
-  };
-  const hard = setTimeout(() => {
-    out.error = `hard timeout ${hardTimeout}s`;
-    process.stdout.write(JSON.stringify(out) + "\n");
-    kill();
-    process.exit(3);
-  }, hardTimeout * 1000);
+  const workers = new Workers(out, hardTimeout, "reply to ");
 
   try {
     if (opts.verify) {
@@ -966,37 +603,15 @@ async function parentMain(opts) {
     // Spread the clients over the workers; in bcast mode client 0 (the sender) is in worker 0.
     const shares = Array.from({ length: procs }, () => []);
     for (let i = 0; i < cfg.clients; i++) shares[i % procs].push(i);
-    const inbox = Array.from({ length: procs }, () => newQueue());
-    for (let k = 0; k < procs; k++) {
-      const w = fork(__filename, ["--worker"], { env: { ...process.env, LOADGEN_WORKER: String(k) }, stdio: ["ignore", "ignore", "inherit", "ipc"] });
-      w.on("message", (m) => {
-        if (m.type === "progress") {
-          if (workers[0]) workers[0].send({ type: "remote", worker: k, complete: m.complete });
-        } else inbox[k].push(m);
-      });
-      w.on("exit", (code) => {
-        if (code && !out.done) inbox[k].push({ type: "died", code });
-      });
-      workers.push(w);
-      w.send({ ...cfg, ids: shares[k], worker: k, procs });
-    }
-    const all = async (type, timeoutMs) => {
-      const msgs = [];
-      for (let k = 0; k < procs; k++) {
-        const [m] = await expectMessages(inbox[k], 1, `worker ${k} ${type}`, timeoutMs);
-        if (m.type !== type) throw new Error(`worker ${k}: expected ${type}, got ${JSON.stringify(m).slice(0, 300)}`);
-        msgs.push(m);
-      }
-      return msgs;
-    };
-    await all("ready", 10000);
+    workers.fork(__filename, "LOADGEN_WORKER", procs, (k) => ({ ...cfg, ids: shares[k], worker: k, procs }));
+    await workers.all("ready", 10000);
 
     if (cfg.mode === "idle") {
       const rss0 = serverPid && procRssKiB(serverPid);
       const cpu0 = serverPid && procCpuUs(serverPid, clkTck);
       const t0 = nowUs();
-      for (const w of workers) w.send({ type: "idle" });
-      const done = await all("idle-done", hardTimeout * 1000);
+      workers.send({ type: "idle" });
+      const done = await workers.all("idle-done", hardTimeout * 1000);
       const t1 = nowUs();
       const cpu1 = serverPid && procCpuUs(serverPid, clkTck);
       await sleep(1000); // let the server settle before reading its RSS
@@ -1019,43 +634,22 @@ async function parentMain(opts) {
       });
       out.ok = out.failed === 0;
     } else {
-      for (const w of workers) w.send({ type: "connect" });
-      const conn = await all("connected", 60000);
-      const failed = conn.reduce((a, m) => a + m.failed, 0);
-      if (failed) throw new Error(`${failed} of ${cfg.clients} clients failed to connect: ${conn.flatMap((m) => m.errors).slice(0, 3).join("; ")}`);
-      for (const w of workers) w.send({ type: "go" });
-      await sleep(warmup * 1000);
-      for (const w of workers) w.send({ type: "mark" });
-      const cpu0 = serverPid && procCpuUs(serverPid, clkTck);
-      const t0 = nowUs();
-      await all("marked", 10000);
-      await sleep(duration * 1000);
-      const cpu1 = serverPid && procCpuUs(serverPid, clkTck);
-      const t1 = nowUs();
-      for (const w of workers) w.send({ type: "stop" });
-      const st = await all("stats", 10000);
-      const hist = new Hist();
-      for (const m of st) hist.merge(m.hist);
-      const rate = st.reduce((a, m) => a + m.count / (m.windowUs / 1e6), 0);
+      await workers.connect(60000, cfg.clients);
+      const { st, hist, before: cpu0, after: cpu1, t0, t1 } = await workers.measure(warmup, duration, () => serverPid && procCpuUs(serverPid, clkTck));
       Object.assign(out, {
         window_s: (t1 - t0) / 1e6,
         count: st.reduce((a, m) => a + m.count, 0),
-        rate,
-        bytes_per_s: st.reduce((a, m) => a + m.bytes / (m.windowUs / 1e6), 0),
-        http_per_s: st.reduce((a, m) => a + m.httpReqs / (m.windowUs / 1e6), 0),
+        rate: perSecond(st, "count"),
+        bytes_per_s: perSecond(st, "bytes"),
+        http_per_s: perSecond(st, "httpReqs"),
         p50_us: hist.quantile(0.5),
         p99_us: hist.quantile(0.99),
         server_cpu_pct: serverPid ? ((cpu1 - cpu0) / (t1 - t0)) * 100 : null,
-        loadgen_cpu_pct: st.reduce((a, m) => a + (m.cpuUs / m.windowUs) * 100, 0),
-        loadgen_proc_cpu_pct: st.map((m) => (m.cpuUs / m.windowUs) * 100),
-        errors: st.reduce((a, m) => a + m.errors, 0),
-        mismatches: st.reduce((a, m) => a + m.mismatches, 0),
-        inexact: st.reduce((a, m) => a + m.inexact, 0),
-        errorSamples: st.flatMap((m) => m.errorSamples).slice(0, 5),
+        ...workerTotals(st),
       });
       if (cfg.rate) {
         out.target_bcasts_per_s = cfg.rate;
-        out.sent_bcasts_per_s = st.reduce((a, m) => a + m.sent / (m.windowUs / 1e6), 0);
+        out.sent_bcasts_per_s = perSecond(st, "sent");
         out.behind_ticks = st.reduce((a, m) => a + m.behindTicks, 0);
         out.backlog_at_end = st.reduce((a, m) => a + m.backlog, 0);
       }
@@ -1065,15 +659,9 @@ async function parentMain(opts) {
   } catch (err) {
     out.error = err.message;
   }
-  out.done = true;
-  for (const w of workers) if (w.connected) w.send({ type: "exit" });
-  await sleep(500);
-  kill();
-  clearTimeout(hard);
-  process.stdout.write(JSON.stringify(out) + "\n");
-  process.exit(out.ok ? 0 : 1);
+  await workers.finish(500);
 }
 
-const opts = parseArgs(process.argv.slice(2));
+const opts = parseArgs(process.argv.slice(2), ["verify", "worker"]);
 if (opts.worker) workerMain();
 else parentMain(opts);
