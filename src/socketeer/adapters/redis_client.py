@@ -68,8 +68,18 @@ async def spublish(redis: Any, channel: str, data: bytes) -> None:
 
 async def next_message(pubsub: Any, sharded: bool) -> Any:
     """The next message of a subscription, or ``None`` after a second without one."""
-    if sharded and hasattr(pubsub, "get_sharded_message"):  # a cluster's subscriptions, one per shard
-        return await pubsub.get_sharded_message(ignore_subscribe_messages=True, timeout=1.0)
+    if sharded and hasattr(pubsub, "get_sharded_message"):
+        # A cluster's subscriptions, one connection per shard: redis-py waits out the timeout on
+        # each in turn, so a blocking read would make a burst on one shard wait for the others'
+        # timeouts between every message. Polled without waiting instead, 100 times a second
+        # while idle (at most 10 ms more latency).
+        loop = asyncio.get_running_loop()
+        until = loop.time() + 1.0
+        while True:
+            message = await pubsub.get_sharded_message(ignore_subscribe_messages=True, timeout=0.0)
+            if message is not None or loop.time() >= until:
+                return message
+            await asyncio.sleep(0.01)
     return await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
 
 
